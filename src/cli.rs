@@ -1,0 +1,143 @@
+//! Command-line interface (clap derive). `main.rs` parses [`Cli`] and calls [`run`].
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::bench;
+use crate::gpu::{self, Accelerator, Engine, EngineOptions};
+
+/// ptycho — PtychoPINN ptychographic reconstruction on WGSL compute shaders.
+#[derive(Debug, Parser)]
+#[command(name = "ptycho", version, about, long_about = None)]
+pub struct Cli {
+    /// Compute backend: auto picks a discrete GPU, then integrated, then any GPU, then the CPU
+    /// fallback adapter; cpu forces wgpu's fallback adapter (lavapipe on Linux).
+    #[arg(long, global = true, value_enum, default_value_t = Accelerator::Auto, env = "PTYCHO_ACCELERATOR")]
+    pub accelerator: Accelerator,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every GPU/CPU adapter with its key limits and mark the one `auto` picks.
+    Devices(DevicesArgs),
+    /// Shader-level benchmarks (GPU timestamps where available; CPU peer in the same run).
+    Bench(BenchArgs),
+}
+
+/// `ptycho devices`.
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ptycho bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Which benchmark.
+    #[command(subcommand)]
+    pub which: BenchKind,
+    /// Options shared by every benchmark.
+    #[command(flatten)]
+    pub opts: bench::BenchOpts,
+}
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchKind {
+    /// Complex multiply of a batch of frames by one broadcast frame (the probe multiply).
+    Cmul(bench::CmulArgs),
+    /// Deterministic segmented sum.
+    Reduce(bench::ReduceArgs),
+}
+
+/// Opens the engine for `accel`, printing which adapter was chosen to stderr.
+pub fn open_engine(accel: Accelerator) -> Result<Engine, gpu::GpuError> {
+    Engine::new(&EngineOptions {
+        accelerator: accel,
+        ..Default::default()
+    })
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Devices(a) => devices(cli.accelerator, &a),
+        Command::Bench(b) => {
+            let engine = open_engine(cli.accelerator)?;
+            eprintln!("ptycho: using {}", engine.describe());
+            match &b.which {
+                BenchKind::Cmul(a) => bench::cmul(&engine, &b.opts, a)?,
+                BenchKind::Reduce(a) => bench::reduce(&engine, &b.opts, a)?,
+            }
+            Ok(())
+        }
+    }
+}
+
+fn devices(accel: Accelerator, args: &DevicesArgs) -> anyhow::Result<()> {
+    if accel != Accelerator::Auto {
+        // An explicit choice must exist; fail before listing anything.
+        open_engine(accel)?;
+    }
+    let list = gpu::list_adapters();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else if list.is_empty() {
+        println!(
+            "no adapters found; {}",
+            "install a Vulkan driver: on Debian/Ubuntu `apt-get install -y mesa-vulkan-drivers libvulkan1`"
+        );
+    } else {
+        println!(
+            "{:<2} {:<34} {:<7} {:<13} {:>8} {:>6} {:>10} {:>12} {:>5}  driver",
+            "", "adapter", "backend", "type", "wg-mem", "inv", "binding", "max-buffer", "ts"
+        );
+        for a in &list {
+            println!(
+                "{:<2} {:<34} {:<7} {:<13} {:>8} {:>6} {:>10} {:>12} {:>5}  {}",
+                if a.auto_pick { "*" } else { "" },
+                truncate(&a.name, 34),
+                a.backend,
+                a.device_type,
+                human_bytes(a.max_workgroup_storage_bytes as u64),
+                a.max_invocations_per_workgroup,
+                human_bytes(a.max_storage_binding_bytes),
+                human_bytes(a.max_buffer_bytes),
+                if a.timestamp_query { "yes" } else { "no" },
+                a.driver
+            );
+        }
+        println!("* = adapter `--accelerator auto` picks");
+    }
+    Ok(())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).collect::<String>() + "…"
+    }
+}
+
+/// `1.5 GiB`-style size.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.0} {}", UNITS[u])
+    }
+}

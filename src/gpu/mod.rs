@@ -1,0 +1,631 @@
+//! The GPU engine: the only module of ptycho that calls wgpu.
+//!
+//! [`Engine`] owns the instance, adapter, device and queue, the pipeline cache keyed by (kernel
+//! name, override constants), the buffer pool and readback. Domain code (FFT, physics, network)
+//! builds [`Kernel`] handles once, records dispatches into a [`Recording`] and hands it to
+//! [`Engine::submit`], which encodes everything into one command buffer and one submit.
+//!
+//! Large dispatches: [`Engine::grid`] folds a 1-D workgroup count above the per-dimension limit
+//! (65,535 on most adapters) into x·y; kernels recover the linear workgroup index with
+//! `shared/index.wgsl`.
+
+pub mod adapter;
+pub mod buffer;
+pub mod error;
+pub mod recording;
+pub mod shaders;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub use adapter::{Accelerator, AdapterSummary, list_adapters};
+pub use buffer::{Binding, GpuBuffer, MemoryStats};
+pub use error::{GpuError, Result};
+pub use recording::{ReadbackId, Recording, Submitted};
+
+use buffer::Pool;
+use error::one_line;
+use recording::Op;
+
+/// How to open an [`Engine`].
+#[derive(Clone, Debug, Default)]
+pub struct EngineOptions {
+    /// Which backend/adapter to use.
+    pub accelerator: Accelerator,
+    /// Pretend the adapter's `max_storage_buffer_binding_size` is at most this many bytes
+    /// (tests use it to force chunking with small data).
+    pub max_binding_bytes: Option<u64>,
+}
+
+/// Limits ptycho sizes its work by (the device's real limits, possibly lowered by options).
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct EngineLimits {
+    /// Bytes of `var<workgroup>` memory one workgroup may use.
+    pub workgroup_storage_bytes: u32,
+    /// Invocations per workgroup.
+    pub invocations_per_workgroup: u32,
+    /// Workgroup size in x.
+    pub workgroup_size_x: u32,
+    /// Workgroups per dispatch dimension.
+    pub workgroups_per_dimension: u32,
+    /// Largest storage binding in bytes (chunk batches to fit).
+    pub storage_binding_bytes: u64,
+    /// Largest buffer in bytes.
+    pub buffer_bytes: u64,
+    /// Required alignment of storage binding offsets.
+    pub storage_offset_alignment: u32,
+    /// Smallest subgroup size the adapter reports.
+    pub subgroup_min_size: u32,
+}
+
+/// A compiled compute pipeline for one (kernel, override constants) pair.
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    name: &'static str,
+    pipeline: Arc<wgpu::ComputePipeline>,
+}
+
+impl Kernel {
+    /// The kernel (shader file stem) name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// Cache key: kernel name plus its override constants (values by bit pattern).
+type PipelineKey = (&'static str, Vec<(String, u64)>);
+
+/// Errors reported by wgpu outside any error scope (device loss, uncaptured validation).
+#[derive(Default)]
+struct ErrorSink {
+    lost: Option<String>,
+    uncaptured: Vec<String>,
+}
+
+/// The device and everything that lives on it.
+pub struct Engine {
+    adapter_info: wgpu::AdapterInfo,
+    adapter_limits: wgpu::Limits,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    features: wgpu::Features,
+    limits: EngineLimits,
+    pipelines: Mutex<HashMap<PipelineKey, Kernel>>,
+    modules: Mutex<HashMap<&'static str, (wgpu::ShaderModule, Arc<naga::Module>)>>,
+    pool: Arc<Pool>,
+    errors: Arc<Mutex<ErrorSink>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Engine({})", self.describe())
+    }
+}
+
+impl Engine {
+    /// Opens the adapter `options.accelerator` selects and creates a device with its real limits.
+    pub fn new(options: &EngineOptions) -> Result<Engine> {
+        let choice = options.accelerator;
+        let (_instance, mut adapters) = adapter::enumerate(choice.backends());
+        // GL adapters only serve `auto` when nothing else exists (GL is slow and noisy).
+        let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
+        let Some(k) = adapter::pick(choice, &infos) else {
+            if choice == Accelerator::Auto || infos.is_empty() && choice == Accelerator::Cpu {
+                return Err(GpuError::NoAdapter {
+                    requested: choice.to_string(),
+                    hint: choice.install_hint().to_string(),
+                });
+            }
+            let (_i, all) = adapter::enumerate(wgpu::Backends::all());
+            let present: Vec<_> = all
+                .iter()
+                .map(|a| adapter::describe(&a.get_info()))
+                .collect();
+            return Err(GpuError::AcceleratorUnavailable {
+                requested: choice.to_string(),
+                reason: match choice {
+                    Accelerator::Cpu => "no CPU fallback adapter found".to_string(),
+                    _ => format!("no {} adapter found", choice.as_str()),
+                },
+                present: if present.is_empty() {
+                    "none".into()
+                } else {
+                    present.join(", ")
+                },
+                hint: choice.install_hint().to_string(),
+            });
+        };
+        let adapter = adapters.swap_remove(k);
+        Self::from_adapter(adapter, options)
+    }
+
+    fn from_adapter(adapter: wgpu::Adapter, options: &EngineOptions) -> Result<Engine> {
+        let info = adapter.get_info();
+        let alimits = adapter.limits();
+        let wanted = wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+            | wgpu::Features::SUBGROUP;
+        let features = adapter.features() & wanted;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("ptycho"),
+            required_features: features,
+            required_limits: alimits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| GpuError::RequestDevice {
+            adapter: info.name.clone(),
+            message: one_line(&e.to_string()),
+        })?;
+
+        let errors = Arc::new(Mutex::new(ErrorSink::default()));
+        {
+            let sink = errors.clone();
+            device.set_device_lost_callback(move |reason, msg| {
+                if let Ok(mut s) = sink.lock() {
+                    s.lost = Some(format!("{reason:?}: {}", one_line(&msg)));
+                }
+            });
+            let sink = errors.clone();
+            device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                if let Ok(mut s) = sink.lock() {
+                    s.uncaptured.push(one_line(&e.to_string()));
+                }
+            }));
+        }
+        let binding = (alimits.max_storage_buffer_binding_size as u64)
+            .min(options.max_binding_bytes.unwrap_or(u64::MAX));
+        let limits = EngineLimits {
+            workgroup_storage_bytes: alimits.max_compute_workgroup_storage_size,
+            invocations_per_workgroup: alimits.max_compute_invocations_per_workgroup,
+            workgroup_size_x: alimits.max_compute_workgroup_size_x,
+            workgroups_per_dimension: alimits.max_compute_workgroups_per_dimension,
+            storage_binding_bytes: binding,
+            buffer_bytes: alimits.max_buffer_size,
+            storage_offset_alignment: alimits.min_storage_buffer_offset_alignment,
+            subgroup_min_size: info.subgroup_min_size,
+        };
+        Ok(Engine {
+            adapter_info: info,
+            adapter_limits: alimits,
+            device,
+            queue,
+            features,
+            limits,
+            pipelines: Mutex::new(HashMap::new()),
+            modules: Mutex::new(HashMap::new()),
+            pool: Arc::new(Pool::default()),
+            errors,
+        })
+    }
+
+    /// The adapter's identity.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.adapter_info
+    }
+
+    /// `name [Backend, DeviceType]`.
+    pub fn describe(&self) -> String {
+        adapter::describe(&self.adapter_info)
+    }
+
+    /// Whether this device runs on the CPU (lavapipe, WARP, …).
+    pub fn is_cpu(&self) -> bool {
+        self.adapter_info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// The limits work must be sized by.
+    pub fn limits(&self) -> &EngineLimits {
+        &self.limits
+    }
+
+    /// Whether per-dispatch GPU timestamps are available.
+    pub fn has_timestamps(&self) -> bool {
+        self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Device memory held by ptycho's buffers.
+    pub fn memory(&self) -> MemoryStats {
+        self.pool.stats()
+    }
+
+    /// Frees pooled buffers that are not in use.
+    pub fn trim_pool(&self) {
+        self.pool.trim();
+    }
+
+    /// Splits a 1-D count of workgroups into an `[x, y, 1]` grid within the per-dimension limit.
+    pub fn grid(&self, workgroups: u64) -> Result<[u32; 3]> {
+        let max = self.limits.workgroups_per_dimension as u64;
+        if workgroups <= max {
+            return Ok([workgroups.max(1) as u32, 1, 1]);
+        }
+        let y = workgroups.div_ceil(max);
+        if y > max {
+            return Err(GpuError::InvalidArgument(format!(
+                "dispatch of {workgroups} workgroups exceeds {max}×{max}; split the batch"
+            )));
+        }
+        Ok([max as u32, y as u32, 1])
+    }
+
+    /// Returns the pipeline for `name` specialised with override `constants`, building and
+    /// caching it on first use. Fails with the file and line if the shader is invalid, or with
+    /// wgpu's message if the device cannot run it (e.g. workgroup storage over the limit).
+    pub fn kernel(&self, name: &str, constants: &[(&str, f64)]) -> Result<Kernel> {
+        let file = shaders::kernel(name)?;
+        let key: PipelineKey = (
+            file.name,
+            constants
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_bits()))
+                .collect(),
+        );
+        if let Some(k) = self.pipelines.lock().expect("pipeline lock").get(&key) {
+            return Ok(k.clone());
+        }
+        let (module, ir) = {
+            let mut modules = self.modules.lock().expect("module lock");
+            match modules.get(file.name) {
+                Some(m) => m.clone(),
+                None => {
+                    let (pre, ir) = shaders::validate(file)?;
+                    let m = self
+                        .device
+                        .create_shader_module(wgpu::ShaderModuleDescriptor {
+                            label: Some(file.name),
+                            source: wgpu::ShaderSource::Wgsl(pre.text.into()),
+                        });
+                    let entry = (m, Arc::new(ir));
+                    modules.insert(file.name, entry.clone());
+                    entry
+                }
+            }
+        };
+        // wgpu does not check override-sized workgroups against the limits: do it here.
+        let needs = shaders::kernel_needs(&ir, constants);
+        let l = &self.adapter_limits;
+        if let Some([x, y, z]) = needs.workgroup_size {
+            let inv = x as u64 * y as u64 * z as u64;
+            if inv == 0
+                || inv > l.max_compute_invocations_per_workgroup as u64
+                || x > l.max_compute_workgroup_size_x
+                || y > l.max_compute_workgroup_size_y
+                || z > l.max_compute_workgroup_size_z
+            {
+                return Err(GpuError::Pipeline {
+                    kernel: file.name.to_string(),
+                    message: format!(
+                        "workgroup size {x}×{y}×{z} exceeds the adapter's limits ({} invocations, x ≤ {})",
+                        l.max_compute_invocations_per_workgroup, l.max_compute_workgroup_size_x
+                    ),
+                });
+            }
+        }
+        if needs.workgroup_bytes > l.max_compute_workgroup_storage_size {
+            return Err(GpuError::Pipeline {
+                kernel: file.name.to_string(),
+                message: format!(
+                    "{} bytes of workgroup memory exceed the adapter's {} bytes",
+                    needs.workgroup_bytes, l.max_compute_workgroup_storage_size
+                ),
+            });
+        }
+        let label = format!("ptycho.{}", file.name);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&label),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Pipeline {
+                kernel: file.name.to_string(),
+                message: one_line(&e.to_string()),
+            });
+        }
+        let kernel = Kernel {
+            name: file.name,
+            pipeline: Arc::new(pipeline),
+        };
+        self.pipelines
+            .lock()
+            .expect("pipeline lock")
+            .insert(key, kernel.clone());
+        Ok(kernel)
+    }
+
+    fn check_size(&self, label: &str, bytes: u64) -> Result<()> {
+        if bytes > self.adapter_limits.max_buffer_size {
+            return Err(GpuError::AllocationTooLarge {
+                label: label.to_string(),
+                bytes,
+                limit_name: "max_buffer_size",
+                limit: self.adapter_limits.max_buffer_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Allocates an uninitialised (pooled) storage buffer of `len` values.
+    pub fn alloc<T: bytemuck::Pod>(&self, label: &str, len: usize) -> Result<GpuBuffer<T>> {
+        let bytes = (len as u64).saturating_mul(std::mem::size_of::<T>() as u64);
+        self.check_size(label, bytes)?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buf = self.pool.take(&self.device, bytes, label);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::OutOfMemory {
+                context: format!("allocating '{label}' ({bytes} bytes)"),
+                message: one_line(&e.to_string()),
+            });
+        }
+        Ok(GpuBuffer::new(buf, len, label, self.pool.clone()))
+    }
+
+    /// Allocates a storage buffer holding `data`.
+    pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<GpuBuffer<T>> {
+        let buf = self.alloc::<T>(label, data.len())?;
+        self.write(&buf, 0, data)?;
+        Ok(buf)
+    }
+
+    /// Writes `data` into `buf` starting at value `start` (queued before the next submit).
+    pub fn write<T: bytemuck::Pod>(
+        &self,
+        buf: &GpuBuffer<T>,
+        start: usize,
+        data: &[T],
+    ) -> Result<()> {
+        if start + data.len() > buf.len() {
+            return Err(GpuError::BufferLength {
+                what: "write".into(),
+                label: buf.label().to_string(),
+                got: buf.len(),
+                expected: start + data.len(),
+            });
+        }
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let off = (start * std::mem::size_of::<T>()) as u64;
+        // write_buffer needs a multiple of 4 bytes; pad the tail.
+        if bytes.len() % 4 == 0 {
+            self.queue.write_buffer(&buf.buffer, off, bytes);
+        } else {
+            let mut padded = bytes.to_vec();
+            padded.resize(bytes.len().div_ceil(4) * 4, 0);
+            self.queue.write_buffer(&buf.buffer, off, &padded);
+        }
+        Ok(())
+    }
+
+    /// Reads a whole buffer back (one submit).
+    pub fn read<T: bytemuck::Pod>(&self, buf: &GpuBuffer<T>) -> Result<Vec<T>> {
+        let mut rec = self.recording("read");
+        let id = rec.read(buf);
+        Ok(self.submit(rec)?.get(id))
+    }
+
+    /// Starts an empty recording.
+    pub fn recording(&self, label: &str) -> Recording {
+        let align = self.adapter_limits.min_uniform_buffer_offset_alignment as u64;
+        Recording::new(label, align.max(16))
+    }
+
+    fn check_errors(&self, context: &str) -> Result<()> {
+        let mut sink = self.errors.lock().expect("error sink");
+        if let Some(l) = &sink.lost {
+            return Err(GpuError::DeviceLost(l.clone()));
+        }
+        if let Some(e) = sink.uncaptured.pop() {
+            sink.uncaptured.clear();
+            return Err(GpuError::Validation {
+                context: context.to_string(),
+                message: e,
+            });
+        }
+        Ok(())
+    }
+
+    /// Encodes `rec` into one command buffer, submits it, waits, and reads back what it asked for.
+    pub fn submit(&self, rec: Recording) -> Result<Submitted> {
+        self.check_errors(&rec.label)?;
+        let dev = &self.device;
+        let val_scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
+        let oom_scope = dev.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+
+        let params = (!rec.params.is_empty()).then(|| {
+            let buf = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("ptycho.params"),
+                size: (rec.params.len() as u64).div_ceil(16) * 16,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut blob = rec.params.clone();
+            blob.resize(buf.size() as usize, 0);
+            self.queue.write_buffer(&buf, 0, &blob);
+            buf
+        });
+
+        let n_dispatch = rec.dispatch_count();
+        let profile = rec.profile && self.has_timestamps() && n_dispatch > 0;
+        let queries = profile.then(|| {
+            let count = 2 * n_dispatch as u32;
+            let set = dev.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("ptycho.timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            });
+            let resolve = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("ptycho.timestamps.resolve"),
+                size: count as u64 * 8,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            (set, resolve, count)
+        });
+
+        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some(&rec.label),
+        });
+        let mut names = Vec::with_capacity(n_dispatch);
+        {
+            let mut pass: Option<wgpu::ComputePass<'_>> = None;
+            for op in &rec.ops {
+                match op {
+                    Op::Dispatch {
+                        kernel,
+                        params: (off, len),
+                        bindings,
+                        workgroups,
+                    } => {
+                        let layout = kernel.pipeline.get_bind_group_layout(0);
+                        let mut entries = Vec::with_capacity(bindings.len() + 1);
+                        let pbuf = params.as_ref().expect("params buffer");
+                        entries.push(wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: pbuf,
+                                offset: *off,
+                                size: wgpu::BufferSize::new(*len),
+                            }),
+                        });
+                        for (i, b) in bindings.iter().enumerate() {
+                            entries.push(wgpu::BindGroupEntry {
+                                binding: i as u32 + 1,
+                                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                    buffer: &b.buffer,
+                                    offset: b.offset,
+                                    size: wgpu::BufferSize::new(b.size),
+                                }),
+                            });
+                        }
+                        let bg = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+                            label: Some(kernel.name),
+                            layout: &layout,
+                            entries: &entries,
+                        });
+                        if let Some((set, _, _)) = &queries {
+                            // One pass per dispatch so each gets its own begin/end timestamps.
+                            drop(pass.take());
+                            let q = 2 * names.len() as u32;
+                            pass = Some(
+                                enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                                    label: Some(kernel.name),
+                                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                                        query_set: set,
+                                        beginning_of_pass_write_index: Some(q),
+                                        end_of_pass_write_index: Some(q + 1),
+                                    }),
+                                })
+                                .forget_lifetime(),
+                            );
+                        } else if pass.is_none() {
+                            pass = Some(
+                                enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                                    label: Some(&rec.label),
+                                    timestamp_writes: None,
+                                })
+                                .forget_lifetime(),
+                            );
+                        }
+                        let p = pass.as_mut().expect("pass");
+                        p.set_pipeline(&kernel.pipeline);
+                        p.set_bind_group(0, &bg, &[]);
+                        p.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+                        names.push(kernel.name);
+                    }
+                    Op::Copy { src, dst } => {
+                        drop(pass.take());
+                        enc.copy_buffer_to_buffer(
+                            &src.buffer,
+                            src.offset,
+                            &dst.buffer,
+                            dst.offset,
+                            src.size,
+                        );
+                    }
+                }
+            }
+        }
+        let mut staging = Vec::with_capacity(rec.readbacks.len());
+        for b in &rec.readbacks {
+            let size = b.size.div_ceil(4) * 4;
+            let s = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("ptycho.readback"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            enc.copy_buffer_to_buffer(&b.buffer, b.offset, &s, 0, size);
+            staging.push((s, b.size));
+        }
+        let ts_staging = queries.as_ref().map(|(set, resolve, count)| {
+            enc.resolve_query_set(set, 0..*count, resolve, 0);
+            let s = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("ptycho.timestamps.readback"),
+                size: resolve.size(),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            enc.copy_buffer_to_buffer(resolve, 0, &s, 0, resolve.size());
+            s
+        });
+        self.queue.submit([enc.finish()]);
+
+        for (s, _) in &staging {
+            s.map_async(wgpu::MapMode::Read, .., |_| {});
+        }
+        if let Some(s) = &ts_staging {
+            s.map_async(wgpu::MapMode::Read, .., |_| {});
+        }
+        let polled = dev.poll(wgpu::PollType::wait_indefinitely());
+        if let Some(e) = pollster::block_on(oom_scope.pop()) {
+            return Err(GpuError::OutOfMemory {
+                context: rec.label.clone(),
+                message: one_line(&e.to_string()),
+            });
+        }
+        if let Some(e) = pollster::block_on(val_scope.pop()) {
+            return Err(GpuError::Validation {
+                context: rec.label.clone(),
+                message: one_line(&e.to_string()),
+            });
+        }
+        if let Err(e) = polled {
+            self.check_errors(&rec.label)?;
+            return Err(GpuError::DeviceLost(one_line(&e.to_string())));
+        }
+        self.check_errors(&rec.label)?;
+
+        let mut out = Submitted::default();
+        for (s, len) in &staging {
+            let view = s
+                .get_mapped_range(..)
+                .map_err(|e| GpuError::Readback(one_line(&e.to_string())))?;
+            out.readbacks.push(view[..*len as usize].to_vec());
+        }
+        if let Some(s) = &ts_staging {
+            let view = s
+                .get_mapped_range(..)
+                .map_err(|e| GpuError::Readback(one_line(&e.to_string())))?;
+            let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&view);
+            let period = self.queue.get_timestamp_period() as f64;
+            for (k, name) in names.iter().enumerate() {
+                let dt = ticks[2 * k + 1].wrapping_sub(ticks[2 * k]) as f64 * period;
+                out.kernel_times_ns.push((name, dt));
+            }
+            if let (Some(first), Some(last)) = (ticks.first(), ticks.last()) {
+                out.gpu_time_ns = Some(last.wrapping_sub(*first) as f64 * period);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,17 @@
+//! ptycho: PtychoPINN's physics-informed ptychographic reconstruction on hand-written WGSL
+//! compute shaders run through wgpu (Vulkan, Metal, DX12, GL or a CPU fallback adapter).
+//!
+//! Conventions used throughout the crate:
+//! - Complex data are `Complex32`, stored interleaved (re, im) — `vec2<f32>` in WGSL.
+//! - Real tensors are NCHW f32, row-major (x = column fastest).
+//! - Positions and offsets are ordered (x, y) in object pixels: x = column, y = row.
+//! - Every WGSL kernel has a CPU twin in its module's `cpu.rs`, used as the oracle in tests and
+//!   never as a silent substitute for the shader.
+//!
+//! Layers: `cli` → domain modules (`linalg`, later `fft`, `physics`, `nn`, `model`) that record
+//! dispatches → [`gpu::Engine`], the only module that calls wgpu.
+
+pub mod bench;
+pub mod cli;
+pub mod gpu;
+pub mod linalg;

@@ -1,0 +1,161 @@
+//! Shared test helpers: tolerances, a seeded RNG, and access to a GPU engine (or a skip).
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::sync::{Arc, OnceLock};
+
+use num_complex::Complex32;
+use ptycho::gpu::{Accelerator, Engine, EngineOptions};
+
+/// Elementwise closeness: |got − want| ≤ abs + rel·|want| (burn's semantics).
+#[derive(Clone, Copy, Debug)]
+pub struct Tolerance {
+    /// Relative part.
+    pub rel: f64,
+    /// Absolute part.
+    pub abs: f64,
+}
+
+impl Tolerance {
+    /// For results that must be bit-identical.
+    pub const EXACT: Tolerance = Tolerance { rel: 0.0, abs: 0.0 };
+    /// One or two f32 roundings of an f64 reference.
+    pub const F32_ROUNDING: Tolerance = Tolerance {
+        rel: 2.0 * f32::EPSILON as f64,
+        abs: 1e-30,
+    };
+    /// Sums of many f32 terms.
+    pub const F32_SUM: Tolerance = Tolerance {
+        rel: 1e-5,
+        abs: 1e-6,
+    };
+
+    /// Whether `got` is within tolerance of `want`.
+    pub fn close(&self, got: f64, want: f64) -> bool {
+        (got - want).abs() <= self.abs + self.rel * want.abs()
+    }
+
+    /// Panics naming the first index out of tolerance.
+    pub fn assert_all(&self, what: &str, got: &[f64], want: &[f64]) {
+        assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                g.is_finite() && self.close(g, w),
+                "{what}: element {i}: got {g:e}, want {w:e} (tolerance rel {:e}, abs {:e})",
+                self.rel,
+                self.abs
+            );
+        }
+    }
+}
+
+/// Flattens complex values into (re, im, re, im, …) f64.
+pub fn flat(c: &[Complex32]) -> Vec<f64> {
+    c.iter().flat_map(|z| [z.re as f64, z.im as f64]).collect()
+}
+
+/// Relative L2 error ‖got − want‖ / ‖want‖ and max relative error max|got − want| / max|want|.
+pub fn rel_errors(got: &[f64], want: &[f64]) -> (f64, f64) {
+    assert_eq!(got.len(), want.len());
+    let mut num = 0.0;
+    let mut den = 0.0;
+    let mut max_err: f64 = 0.0;
+    let mut max_want: f64 = 0.0;
+    for (&g, &w) in got.iter().zip(want) {
+        if !g.is_finite() {
+            return (f64::INFINITY, f64::INFINITY);
+        }
+        num += (g - w) * (g - w);
+        den += w * w;
+        max_err = max_err.max((g - w).abs());
+        max_want = max_want.max(w.abs());
+    }
+    (
+        (num / den.max(1e-300)).sqrt(),
+        max_err / max_want.max(1e-300),
+    )
+}
+
+/// SplitMix64: small, seeded, reproducible.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded generator.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Uniform in [-1, 1) as f32.
+    pub fn sym(&mut self) -> f32 {
+        (2.0 * self.uniform() - 1.0) as f32
+    }
+    /// `n` complex values with parts uniform in [-1, 1).
+    pub fn complex(&mut self, n: usize) -> Vec<Complex32> {
+        (0..n)
+            .map(|_| Complex32::new(self.sym(), self.sym()))
+            .collect()
+    }
+    /// `n` reals uniform in [-1, 1).
+    pub fn reals(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.sym()).collect()
+    }
+}
+
+/// The accelerator tests run on (`PTYCHO_TEST_ACCELERATOR`, default auto).
+pub fn test_accelerator() -> Accelerator {
+    std::env::var("PTYCHO_TEST_ACCELERATOR")
+        .ok()
+        .map(|s| s.parse().expect("PTYCHO_TEST_ACCELERATOR"))
+        .unwrap_or(Accelerator::Auto)
+}
+
+/// A shared engine, or `None` (with a message) when no adapter exists. With
+/// `PTYCHO_REQUIRE_GPU=1` (CI) a missing adapter fails the test instead; `PTYCHO_GPU_TESTS=no`
+/// skips GPU tests deliberately.
+pub fn gpu_or_skip() -> Option<Arc<Engine>> {
+    static ENGINE: OnceLock<Option<Arc<Engine>>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            if std::env::var("PTYCHO_GPU_TESTS").as_deref() == Ok("no") {
+                eprintln!("skipping GPU test: PTYCHO_GPU_TESTS=no");
+                return None;
+            }
+            match Engine::new(&EngineOptions {
+                accelerator: test_accelerator(),
+                ..Default::default()
+            }) {
+                Ok(e) => Some(Arc::new(e)),
+                Err(err) => {
+                    if std::env::var("PTYCHO_REQUIRE_GPU").as_deref() == Ok("1") {
+                        panic!("PTYCHO_REQUIRE_GPU=1 but no adapter: {err}");
+                    }
+                    eprintln!("skipping GPU test: {err}");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+/// An engine with extra options (not shared), or `None` like [`gpu_or_skip`].
+pub fn gpu_with(options: EngineOptions) -> Option<Engine> {
+    gpu_or_skip()?;
+    Some(
+        Engine::new(&EngineOptions {
+            accelerator: test_accelerator(),
+            ..options
+        })
+        .expect("engine"),
+    )
+}
