@@ -13,5 +13,6 @@
 
 pub mod bench;
 pub mod cli;
+pub mod fft;
 pub mod gpu;
 pub mod linalg;

@@ -36,12 +36,15 @@ macro_rules! shader_table {
 pub static KERNELS: &[ShaderFile] = shader_table! {
     "cmul" => "linalg/cmul.wgsl",
     "reduce_sum" => "linalg/reduce_sum.wgsl",
+    "fft_lines" => "fft/fft_lines.wgsl",
+    "fft_stage" => "fft/fft_stage.wgsl",
 };
 
 /// Helpers that kernels pull in with `#import shared/<x>`.
 pub static SHARED: &[ShaderFile] = shader_table! {
     "shared/complex" => "shared/complex.wgsl",
     "shared/index" => "shared/index.wgsl",
+    "shared/fft" => "shared/fft.wgsl",
 };
 
 /// Looks a kernel up by name.
@@ -200,6 +203,8 @@ pub fn params_twins() -> Vec<ParamsTwin> {
     vec![
         twin!("cmul", "Params", crate::linalg::CmulParams),
         twin!("reduce_sum", "Params", crate::linalg::ReduceParams),
+        twin!("fft_lines", "Params", crate::fft::LinesParams),
+        twin!("fft_stage", "Params", crate::fft::StageParams),
     ]
 }
 
@@ -217,6 +222,19 @@ fn eval_u32(
             naga::Literal::AbstractInt(v) => u32::try_from(v).ok(),
             _ => None,
         },
+        naga::Expression::Binary { op, left, right } => {
+            let (a, b) = (
+                eval_u32(module, left, constants)?,
+                eval_u32(module, right, constants)?,
+            );
+            match op {
+                naga::BinaryOperator::Multiply => a.checked_mul(b),
+                naga::BinaryOperator::Add => a.checked_add(b),
+                naga::BinaryOperator::Subtract => a.checked_sub(b),
+                naga::BinaryOperator::Divide => a.checked_div(b),
+                _ => None,
+            }
+        }
         naga::Expression::Override(h) => {
             let o = &module.overrides[h];
             match o
@@ -262,7 +280,20 @@ pub fn kernel_needs(module: &naga::Module, constants: &[(&str, f64)]) -> KernelN
             .global_variables
             .iter()
             .filter(|(_, g)| g.space == naga::AddressSpace::WorkGroup)
-            .map(|(_, g)| layouter[g.ty].size)
+            .map(|(_, g)| match module.types[g.ty].inner {
+                naga::TypeInner::Array {
+                    size: naga::ArraySize::Pending(o),
+                    stride,
+                    ..
+                } => {
+                    let count = module.overrides[o]
+                        .init
+                        .and_then(|e| eval_u32(module, e, constants))
+                        .unwrap_or(0);
+                    stride.saturating_mul(count)
+                }
+                _ => layouter[g.ty].size,
+            })
             .sum()
     } else {
         0
