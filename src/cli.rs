@@ -54,6 +54,8 @@ pub enum BenchKind {
     Cmul(bench::CmulArgs),
     /// Deterministic segmented sum.
     Reduce(bench::ReduceArgs),
+    /// Batched 2-D FFT against rustfft (one thread and all cores).
+    Fft(bench::fft::FftArgs),
 }
 
 /// Opens the engine for `accel`, printing which adapter was chosen to stderr.
@@ -74,6 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             match &b.which {
                 BenchKind::Cmul(a) => bench::cmul(&engine, &b.opts, a)?,
                 BenchKind::Reduce(a) => bench::reduce(&engine, &b.opts, a)?,
+                BenchKind::Fft(a) => bench::fft::run(&engine, &b.opts, a)?,
             }
             Ok(())
         }

@@ -5,6 +5,8 @@
 //! around submit + `device.poll(wait)`. Each benchmark warms up, repeats, reports median and
 //! minimum, the CPU peer measured in the same run, and the GPU/CPU ratio.
 
+pub mod fft;
+
 use std::time::Instant;
 
 use clap::Args;
@@ -12,7 +14,7 @@ use num_complex::Complex32;
 use serde::Serialize;
 
 use crate::gpu::{Engine, Recording, Result};
-use crate::linalg::{self, ComplexMultiply, SegmentedSum};
+use crate::linalg::{ComplexMultiply, SegmentedSum};
 
 /// Options shared by every benchmark.
 #[derive(Clone, Debug, Args)]
@@ -198,7 +200,7 @@ pub struct CmulArgs {
     pub batch: usize,
 }
 
-fn test_signal(len: usize, seed: u32) -> Vec<Complex32> {
+pub(crate) fn test_signal(len: usize, seed: u32) -> Vec<Complex32> {
     (0..len)
         .map(|i| {
             let t = (i as u32).wrapping_mul(2654435761).wrapping_add(seed) as f32 / u32::MAX as f32;
@@ -286,7 +288,6 @@ pub fn reduce(engine: &Engine, opts: &BenchOpts, a: &ReduceArgs) -> Result<()> {
         dispatches,
         extra: vec![("cpu_GB/s".into(), bytes / cpu.median_ns)],
     };
-    let _ = linalg::REDUCE_CHUNK;
     report(engine, opts, &[row]);
     Ok(())
 }

@@ -1,0 +1,125 @@
+//! The binary end to end: `devices`, accelerator errors, bench JSON.
+
+mod common;
+
+use std::process::Command;
+
+fn ptycho(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ptycho"))
+        .args(args)
+        .output()
+        .expect("run ptycho")
+}
+
+#[test]
+fn devices_json_lists_adapters_and_marks_auto() {
+    let Some(engine) = common::gpu_or_skip() else {
+        return;
+    };
+    let out = ptycho(&["devices", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = v.as_array().unwrap();
+    assert!(!list.is_empty());
+    assert_eq!(list.iter().filter(|a| a["auto_pick"] == true).count(), 1);
+    for a in list {
+        for key in [
+            "name",
+            "backend",
+            "device_type",
+            "driver",
+            "max_workgroup_storage_bytes",
+            "max_storage_binding_bytes",
+            "timestamp_query",
+        ] {
+            assert!(a.get(key).is_some(), "missing {key}");
+        }
+    }
+    // The adapter the engine opened under `auto` is the one marked.
+    let picked = list.iter().find(|a| a["auto_pick"] == true).unwrap();
+    assert_eq!(picked["name"], engine.adapter_info().name.as_str());
+}
+
+#[test]
+fn unavailable_accelerator_fails_with_one_line() {
+    let missing = if cfg!(target_os = "windows") {
+        "metal"
+    } else {
+        "dx12"
+    };
+    for args in [
+        vec!["--accelerator", missing, "devices"],
+        vec!["--accelerator", missing, "bench", "cmul"],
+    ] {
+        let out = ptycho(&args);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<_> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(
+            lines[0].contains(&format!("'{missing}'")) && lines[0].contains("adapters present"),
+            "{err}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "nothing should be printed before failing"
+        );
+    }
+}
+
+#[test]
+fn unknown_accelerator_value_is_rejected_by_the_parser() {
+    let out = ptycho(&["--accelerator", "cuda", "devices"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cuda") && err.contains("vulkan"), "{err}");
+}
+
+#[test]
+fn bench_json_reports_ratios() {
+    let Some(_) = common::gpu_or_skip() else {
+        return;
+    };
+    let out = ptycho(&[
+        "bench",
+        "fft",
+        "--n",
+        "16",
+        "--batch",
+        "4",
+        "--repeats",
+        "2",
+        "--warmup",
+        "1",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &v["rows"][0];
+    assert_eq!(row["n"], 16);
+    assert_eq!(row["passes"], 2);
+    assert!(row["gpu_us_per_frame"].as_f64().unwrap() > 0.0);
+    assert!(row["gpu_over_cpu1"].as_f64().unwrap() > 0.0);
+    let out = ptycho(&[
+        "bench",
+        "cmul",
+        "--n",
+        "16",
+        "--batch",
+        "4",
+        "--repeats",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["rows"][0]["gpu_gbs"].as_f64().unwrap() > 0.0);
+}
