@@ -11,8 +11,9 @@ use crate::gpu::{self, Accelerator, Engine, EngineOptions};
 pub struct Cli {
     /// Compute backend: auto picks a discrete GPU, then integrated, then any GPU, then the CPU
     /// fallback adapter; cpu forces wgpu's fallback adapter (lavapipe on Linux).
-    #[arg(long, global = true, value_enum, default_value_t = Accelerator::Auto, env = "PTYCHO_ACCELERATOR")]
-    pub accelerator: Accelerator,
+    /// [default: auto, or execution.accelerator from --config]
+    #[arg(long, global = true, value_enum, env = "PTYCHO_ACCELERATOR")]
+    pub accelerator: Option<Accelerator>,
 
     /// The command to run.
     #[command(subcommand)]
@@ -26,6 +27,9 @@ pub enum Command {
     Devices(DevicesArgs),
     /// Shader-level benchmarks (GPU timestamps where available; CPU peer in the same run).
     Bench(BenchArgs),
+    /// Show the resolved configuration or print a template.
+    #[command(subcommand)]
+    Config(crate::cli_config::ConfigCommand),
 }
 
 /// `ptycho devices`.
@@ -69,9 +73,10 @@ pub fn open_engine(accel: Accelerator) -> Result<Engine, gpu::GpuError> {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Devices(a) => devices(cli.accelerator, &a),
+        Command::Devices(a) => devices(cli.accelerator.unwrap_or_default(), &a),
+        Command::Config(c) => Ok(crate::cli_config::run(&c, cli.accelerator)?),
         Command::Bench(b) => {
-            let engine = open_engine(cli.accelerator)?;
+            let engine = open_engine(cli.accelerator.unwrap_or_default())?;
             eprintln!("ptycho: using {}", engine.describe());
             match &b.which {
                 BenchKind::Cmul(a) => bench::cmul(&engine, &b.opts, a)?,

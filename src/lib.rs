@@ -13,6 +13,8 @@
 
 pub mod bench;
 pub mod cli;
+pub mod cli_config;
+pub mod config;
 pub mod fft;
 pub mod gpu;
 pub mod linalg;

@@ -14,7 +14,12 @@ fn main() -> std::process::ExitCode {
                 msg.push_str(&c.to_string());
             }
             eprintln!("error: {msg}");
-            std::process::ExitCode::FAILURE
+            // Usage and configuration errors exit with 2 (like clap's own), everything else 1.
+            if e.downcast_ref::<ptycho::config::ConfigError>().is_some() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }
