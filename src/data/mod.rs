@@ -1,0 +1,3 @@
+//! Dataset preparation on the CPU side: grouping of scan positions and splits.
+
+pub mod group;
