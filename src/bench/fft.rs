@@ -27,6 +27,9 @@ pub struct FftArgs {
     /// Largest radix (4 or 8).
     #[arg(long, default_value_t = 8)]
     pub radix: u32,
+    /// Target invocations per workgroup of the workgroup-memory path (tuning sweep).
+    #[arg(long, default_value_t = 64)]
+    pub threads: u32,
 }
 
 /// One row of the FFT report.
@@ -89,6 +92,7 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &FftArgs) -> Result<()> {
                 Strategy::Auto
             },
             max_radix: a.radix,
+            target_threads: a.threads,
             ..Default::default()
         };
         let plan = FftPlan::with_options(engine, n, n, a.batch, Direction::Forward, fopts)?;
