@@ -21,3 +21,4 @@ pub mod fft;
 pub mod gpu;
 pub mod linalg;
 pub mod rng;
+pub mod train;

@@ -216,11 +216,20 @@ fn bad_config_input_exits_2_and_runs_nothing() {
 
 #[test]
 fn specs_config_md_lists_every_key() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/specs/config.md")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/specs/config.md")).unwrap();
     for key in config::known_keys() {
         let (section, leaf) = key.split_once('.').unwrap();
-        let sec = text.find(&format!("## [{section}]")).unwrap_or_else(|| panic!("no section [{section}]"));
-        let next = text[sec + 1..].find("\n## ").map(|k| sec + 1 + k).unwrap_or(text.len());
-        assert!(text[sec..next].contains(&format!("| `{leaf}` |")), "specs/config.md lacks {key}");
+        let sec = text
+            .find(&format!("## [{section}]"))
+            .unwrap_or_else(|| panic!("no section [{section}]"));
+        let next = text[sec + 1..]
+            .find("\n## ")
+            .map(|k| sec + 1 + k)
+            .unwrap_or(text.len());
+        assert!(
+            text[sec..next].contains(&format!("| `{leaf}` |")),
+            "specs/config.md lacks {key}"
+        );
     }
 }

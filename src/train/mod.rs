@@ -1,0 +1,3 @@
+//! Training: the epoch loop, schedules, checkpoints and run directories.
+
+pub mod schedule;
