@@ -20,5 +20,6 @@ pub mod eval;
 pub mod fft;
 pub mod gpu;
 pub mod linalg;
+pub mod plot;
 pub mod rng;
 pub mod train;
