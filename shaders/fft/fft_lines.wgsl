@@ -95,16 +95,24 @@ fn main(
     let i0 = t % tpl;
     let base = ll * L;
     var v: array<vec2<f32>, 8>;
-    var p = 1u;
-    // Stages: radix RMAX while it divides what is left, then the remaining factor (2 or 4).
-    for (var rem = L; rem > 1u; ) {
-        let radix = min(RMAX, rem);
-        let nb = L / radix;           // butterflies per line in this stage
-        let per = RMAX / radix;       // butterflies per invocation
+    // Stages: nstages − 1 of radix RMAX, then one of radix rlast (= RMAX when it divides L).
+    // Everything below depends only on override constants and the loop counter, so the
+    // compiler can fold radices and strides per stage.
+    // Stage schedule derived from L and RMAX. (Extra overrides used only inside function bodies
+    // were not applied by wgpu 30 here, so the schedule is computed from the ones that are.)
+    let log_l = countTrailingZeros(L);
+    let log_r = countTrailingZeros(RMAX);
+    let nstages = (log_l + log_r - 1u) / log_r;
+    let rlast = 1u << (log_l - log_r * (nstages - 1u));
+    var p = 1u;  // product of the earlier radices
+    for (var st = 0u; st < nstages; st++) {
+        let radix = select(RMAX, rlast, st + 1u == nstages);
+        let nb = L / radix;             // butterflies per line in this stage
+        let per = RMAX / radix;         // butterflies per invocation
         let tw_step = L / (radix * p);
         for (var m = 0u; m < per; m++) {
             let i = i0 + m * tpl;
-            let k = i % p;
+            let k = i & (p - 1u);
             for (var r = 0u; r < radix; r++) {
                 var x = smem[base + i + r * nb];
                 if (r > 0u && k > 0u) {
@@ -116,7 +124,7 @@ fn main(
         workgroupBarrier();
         for (var m = 0u; m < per; m++) {
             let i = i0 + m * tpl;
-            let k = i % p;
+            let k = i & (p - 1u);
             fft_butterfly(&v, m * radix, radix, s);
             let out0 = (i - k) * radix + k;
             for (var r = 0u; r < radix; r++) {
@@ -125,7 +133,6 @@ fn main(
         }
         workgroupBarrier();
         p *= radix;
-        rem /= radix;
     }
 
     // Cooperative store, with the output fftshift and the epilogue.
