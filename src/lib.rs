@@ -18,6 +18,7 @@ pub mod config;
 pub mod data;
 pub mod eval;
 pub mod fft;
+pub mod fsutil;
 pub mod gpu;
 pub mod linalg;
 pub mod plot;
