@@ -1,9 +1,7 @@
-//! Criterion benches of the first kernels (cmul, reduce_sum) and the FFT on the adapter `auto`
-//! picks. Every timed closure submits and waits (`Engine::submit` polls until done).
+//! Criterion benches of the first kernels (cmul, reduce_sum) on the adapter `auto` picks. Every timed closure submits and waits (`Engine::submit` polls until done).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use num_complex::Complex32;
-use ptycho::fft::{Direction, FftPlan};
 use ptycho::gpu::{Engine, EngineOptions};
 use ptycho::linalg::{ComplexMultiply, SegmentedSum};
 
@@ -55,28 +53,6 @@ fn kernels(c: &mut Criterion) {
             engine.submit(rec).unwrap()
         })
     });
-    g.finish();
-
-    let mut g = c.benchmark_group("fft");
-    for n in [64usize, 128] {
-        let plan = FftPlan::new(&engine, n, n, batch, Direction::Forward).unwrap();
-        let src = engine
-            .upload("src", &vec![Complex32::new(1.0, 0.0); n * n * batch])
-            .unwrap();
-        let dst = engine.alloc::<Complex32>("dst", n * n * batch).unwrap();
-        let scratch = plan.alloc_scratch(&engine).unwrap();
-        g.throughput(Throughput::Bytes(
-            (plan.passes() * 2 * n * n * batch * 8) as u64,
-        ));
-        g.bench_function(format!("{n}x{n}x{batch}"), |bch| {
-            bch.iter(|| {
-                let mut rec = engine.recording("fft");
-                plan.record(&engine, &mut rec, &src, &dst, &scratch)
-                    .unwrap();
-                engine.submit(rec).unwrap()
-            })
-        });
-    }
     g.finish();
 }
 
