@@ -30,6 +30,25 @@ pub enum Command {
     /// Show the resolved configuration or print a template.
     #[command(subcommand)]
     Config(crate::cli_config::ConfigCommand),
+    /// Compare a reconstruction with the ground truth: registration, MAE, MSE, PSNR, SSIM, FRC.
+    Evaluate(EvaluateArgs),
+}
+
+/// `ptycho evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Reconstruction NPZ written by `ptycho infer` (keys `object`, `origin_xy`).
+    #[arg(long, value_name = "NPZ")]
+    pub reconstruction: std::path::PathBuf,
+    /// NPZ holding the ground-truth object `objectGuess` (e.g. the simulated test file).
+    #[arg(long, value_name = "NPZ")]
+    pub ground_truth: std::path::PathBuf,
+    /// Where to write metrics.json (frc.png goes next to it) [default: next to the reconstruction].
+    #[arg(long, value_name = "JSON")]
+    pub output: Option<std::path::PathBuf>,
+    /// Pixels trimmed from each side before registration and metrics.
+    #[arg(long, default_value_t = 4)]
+    pub trim: usize,
 }
 
 /// `ptycho devices`.
@@ -75,6 +94,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Devices(a) => devices(cli.accelerator.unwrap_or_default(), &a),
         Command::Config(c) => Ok(crate::cli_config::run(&c, cli.accelerator)?),
+        Command::Evaluate(a) => {
+            let output = a
+                .output
+                .clone()
+                .unwrap_or_else(|| a.reconstruction.with_file_name("metrics.json"));
+            let m = crate::eval::files::evaluate_files(&crate::eval::files::EvalFiles {
+                reconstruction: a.reconstruction.clone(),
+                ground_truth: a.ground_truth.clone(),
+                output: output.clone(),
+                trim: a.trim,
+            })?;
+            println!("{}", crate::eval::files::table(&m));
+            println!(
+                "wrote {} and {}",
+                output.display(),
+                output.with_file_name("frc.png").display()
+            );
+            Ok(())
+        }
         Command::Bench(b) => {
             let engine = open_engine(cli.accelerator.unwrap_or_default())?;
             eprintln!("ptycho: using {}", engine.describe());

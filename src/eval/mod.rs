@@ -6,6 +6,7 @@
 //! f64 (rustfft for the transforms) so that figures do not depend on the adapter (docs/findings.md
 //! F-05).
 
+pub mod files;
 pub mod frc;
 pub mod register;
 pub mod ssim;
