@@ -16,3 +16,4 @@ pub mod cli;
 pub mod fft;
 pub mod gpu;
 pub mod linalg;
+pub mod nn;
