@@ -16,4 +16,5 @@ pub mod cli;
 pub mod fft;
 pub mod gpu;
 pub mod linalg;
+pub mod model;
 pub mod nn;

@@ -446,3 +446,350 @@ fn mse_grad_matches() {
     Tolerance::F32_ROUNDING.assert_all("mse sq", &read(&engine, &gs), &sq);
     Tolerance::F32_ROUNDING.assert_all("mse grad", &read(&engine, &gg), &g);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The network.
+
+use ptycho::linalg::SegmentedSum;
+use ptycho::model::params::{glorot_init, load_npz, save_npz};
+use ptycho::model::{Layout, ModelError, NetConfig, Network, cpu as net_cpu};
+
+fn tiny(n: usize, c: usize) -> NetConfig {
+    // N = 32: two encoder blocks (32 → 16 → 8), one decoder block (8 → 16), heads at 16.
+    NetConfig {
+        n,
+        c,
+        encoder: vec![3, 4][..(n.trailing_zeros() as usize - 3)].to_vec(),
+        decoder: vec![6][..(n.trailing_zeros() as usize - 4)].to_vec(),
+        c_outer: 2,
+    }
+}
+
+#[test]
+fn parameter_count_matches_hand_count() {
+    // Conv 3×3 cin→cout has 9·cin·cout + cout parameters.
+    // Default N = 64, C = 1: encoder 1→32 (320), 32→32 (9,248), 32→64 (18,496), 64→64 (36,928),
+    // 64→128 (73,856), 128→128 (147,584) = 286,432. Each decoder: 128→64 (73,792), 64→64
+    // (36,928), 64→32 (18,464), 32→32 (9,248), head (32 − 4 = 28)→1 (253) = 138,685.
+    // Total 286,432 + 2·138,685 = 563,802.
+    let l = Layout::new(&NetConfig::ptychopinn(64, 1)).unwrap();
+    assert_eq!(l.params, 563_802);
+    // PtychoPINN TF reports 2,257,000 at N = 64 with probe_big = False. That is its default
+    // n_filters_scale = 2 (every width doubled: encoder [64, 128, 256], decoder [128, 64]) with
+    // gridsize 2 (C = 4 input channels and C = 4 outputs per head): encoder 4→64 (2,368),
+    // 36,928, 73,856, 147,584, 295,168, 590,080 = 1,145,984; each decoder 256→128 (295,040),
+    // 147,584, 73,792, 36,928, head (64 − 4 = 60)→4 (2,164) = 555,508. Total
+    // 1,145,984 + 2·555,508 = 2,257,000 — exactly TF's figure, so the architecture (including
+    // the head reading all but the last c_outer = 4 channels) matches. The design's default
+    // widths [32, 64, 128] are TF's n_filters_scale = 1, hence the smaller default count.
+    let tf = Layout::new(&NetConfig::with_filter_scale(64, 4, 2)).unwrap();
+    assert_eq!(tf.params, 2_257_000);
+    // N = 128, C = 1: encoder 1→16 (160), 16→16 (2,320), 16→32 (4,640), 32→32 (9,248), 32→64
+    // (18,496), 64→64 (36,928), 64→128 (73,856), 128→128 (147,584) = 293,232; each decoder
+    // 128→128 ×2 (295,168), 128→64 (73,792), 64→64 (36,928), 64→32 (18,464), 32→32 (9,248),
+    // head 28→1 (253) = 433,853. Total 293,232 + 2·433,853 = 1,160,938.
+    assert_eq!(
+        Layout::new(&NetConfig::ptychopinn(128, 1)).unwrap().params,
+        1_160_938
+    );
+    // Forward multiply-adds per pattern at N = 64: encoder 9·4096·(1·32 + 32·32) +
+    // 9·1024·(32·64 + 64·64) + 9·256·(64·128 + 128·128) = 152,174,592; each decoder
+    // 9·64·(128·64 + 64·64) + 9·256·(64·32 + 32·32) + 9·1024·28 = 14,413,824; total
+    // 181,002,240 MACs ≈ 0.362 GFLOP (performance-notes.md: ≈ 0.36).
+    assert_eq!(l.macs_per_pattern(), 181_002_240);
+}
+
+#[test]
+fn bad_configs_are_one_clear_error() {
+    let msg = |c: NetConfig| Layout::new(&c).unwrap_err().to_string();
+    assert!(msg(NetConfig::ptychopinn(48, 1)).contains("N = 48"));
+    assert!(msg(NetConfig::ptychopinn(8, 1)).contains("N = 8"));
+    assert!(msg(NetConfig::ptychopinn(64, 0)).contains("C = 0"));
+    let mut c = NetConfig::ptychopinn(64, 1);
+    c.encoder.pop();
+    let m = msg(c);
+    assert!(
+        m.contains("encoder") && m.contains("2 widths") && m.contains("needs 3"),
+        "{m}"
+    );
+    let mut c = NetConfig::ptychopinn(64, 1);
+    c.decoder[1] = 4;
+    let m = msg(c);
+    assert!(m.contains("last decoder width = 4"), "{m}");
+    assert!(!msg(NetConfig::ptychopinn(48, 1)).contains('\n'));
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("ptycho-nn-{}-{name}.npz", std::process::id()))
+}
+
+#[test]
+fn weights_npz_round_trip_and_errors() {
+    let cfg = tiny(32, 1);
+    let l = Layout::new(&cfg).unwrap();
+    let p = glorot_init(&l, 42);
+    assert_ne!(p, glorot_init(&l, 43));
+    let path = temp_path("roundtrip");
+    save_npz(&l, &p, &path).unwrap();
+    assert!(!path.with_extension("npz.tmp").exists());
+    assert_eq!(bits(&load_npz(&l, &path).unwrap()), bits(&p));
+
+    // A file of another network: missing, extra and wrong-shaped tensors, each named.
+    let mut other = cfg.clone();
+    other.decoder = vec![5];
+    let lo = Layout::new(&other).unwrap();
+    let po = glorot_init(&lo, 1);
+    save_npz(&lo, &po, &path).unwrap();
+    let e = load_npz(&l, &path).unwrap_err();
+    assert!(
+        matches!(&e, ModelError::TensorShape { name, .. } if name == "amp.decoder.0.conv0.weight"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("[6, 4, 3, 3]"), "{e}");
+
+    let mut deeper = NetConfig::ptychopinn(64, 1);
+    deeper.c_outer = 4;
+    let ld = Layout::new(&deeper).unwrap();
+    save_npz(&ld, &glorot_init(&ld, 1), &path).unwrap();
+    let e = load_npz(&l, &path).unwrap_err();
+    assert!(
+        matches!(&e, ModelError::ExtraTensor { name, .. } if name.starts_with("encoder.2")),
+        "{e}"
+    );
+    // The tiny network's tensors are a subset of … nothing smaller exists, so check "missing"
+    // by loading the tiny file into the N = 64 network.
+    save_npz(&l, &p, &path).unwrap();
+    let e = load_npz(&ld, &path).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ModelError::MissingTensor { .. } | ModelError::TensorShape { .. }
+        ),
+        "{e}"
+    );
+    let e = load_npz(&l, &temp_path("absent")).unwrap_err().to_string();
+    assert!(e.contains("absent") && !e.contains('\n'), "{e}");
+    std::fs::remove_file(&path).ok();
+}
+
+fn random_input(rng: &mut Rng, len: usize) -> Vec<f32> {
+    // Non-negative like diffraction amplitudes.
+    (0..len).map(|_| rng.uniform() as f32).collect()
+}
+
+/// Parameters with non-zero biases so that bias gradients are exercised.
+fn test_params(l: &Layout, seed: u64) -> Vec<f32> {
+    let mut p = glorot_init(l, seed);
+    let mut rng = Rng::new(seed ^ 0x55);
+    for layer in &l.layers {
+        for v in &mut p[layer.spec.b_off()..layer.spec.b_off() + layer.spec.cout] {
+            *v = 0.1 * rng.sym();
+        }
+    }
+    p
+}
+
+#[test]
+fn finite_differences_on_cpu_twin_every_tensor() {
+    // L = Σ |O − T|² over the complex object patch; its conjugate-Wirtinger gradient is
+    // dL/dO = 2(O − T). Central differences in f64 on a few entries of every tensor.
+    for (n, c) in [(32, 2), (16, 1)] {
+        let cfg = tiny(n, c);
+        let l = Layout::new(&cfg).unwrap();
+        let batch = 2;
+        let mut rng = Rng::new(n as u64 + c as u64);
+        let p = f64s(&test_params(&l, 7));
+        let x = f64s(&random_input(&mut rng, batch * c * n * n));
+        let target: Vec<Complex64> = rng
+            .complex(batch * c * n * n)
+            .iter()
+            .map(|z| Complex64::new(z.re as f64, z.im as f64))
+            .collect();
+        let loss = |p: &[f64]| -> f64 {
+            let a = net_cpu::forward(&l, p, &x, batch);
+            a.obj
+                .iter()
+                .zip(&target)
+                .map(|(o, t)| (o - t).norm_sqr())
+                .sum()
+        };
+        let a = net_cpu::forward(&l, &p, &x, batch);
+        let dobj: Vec<Complex64> = a
+            .obj
+            .iter()
+            .zip(&target)
+            .map(|(o, t)| 2.0 * (o - t))
+            .collect();
+        let g = net_cpu::backward_object(&l, &p, &a, &dobj);
+        let gmax = g.iter().fold(0f64, |m, v| m.max(v.abs()));
+        let eps = 1e-6;
+        for (name, shape, off) in l.tensors() {
+            let len: usize = shape.iter().product();
+            for k in [0, len / 3, len - 1] {
+                let mut pp = p.clone();
+                pp[off + k] += eps;
+                let lp = loss(&pp);
+                pp[off + k] -= 2.0 * eps;
+                let lm = loss(&pp);
+                let fd = (lp - lm) / (2.0 * eps);
+                let an = g[off + k];
+                assert!(
+                    (fd - an).abs() <= 1e-6 * gmax + 1e-5 * an.abs(),
+                    "N {n} C {c}: {name}[{k}]: finite difference {fd:e} vs backward {an:e}"
+                );
+            }
+            let nz = g[off..off + len].iter().filter(|v| **v != 0.0).count();
+            assert!(nz > 0, "{name}: gradient identically zero");
+        }
+    }
+}
+
+/// GPU forward and backward against the CPU twin for one configuration.
+fn gpu_vs_cpu(cfg: NetConfig, batch: usize) {
+    let Some(engine) = gpu_or_skip() else { return };
+    let l = Layout::new(&cfg).unwrap();
+    let (n, c) = (cfg.n, cfg.c);
+    let mut rng = Rng::new(99);
+    let p = test_params(&l, 3);
+    let x = random_input(&mut rng, batch * c * n * n);
+    let dobj = rng.complex(batch * c * n * n);
+    let net = Network::with_params(&engine, &cfg, &p).unwrap();
+    let st = net.alloc(&engine, batch).unwrap();
+    let gx = up(&engine, "x", &x);
+    let gdo = engine.upload("dobj", &dobj).unwrap();
+    let mut rec = engine.recording("test.net");
+    net.forward(&engine, &mut rec, &gx, &st).unwrap();
+    net.backward_object(&engine, &mut rec, &st, &gdo).unwrap();
+    let ida = rec.read(&st.heads[0].out);
+    let idp = rec.read(&st.heads[1].out);
+    let ido = rec.read(&st.obj);
+    let idg = rec.read(&net.grads);
+    let out = engine.submit(rec).unwrap();
+
+    let pd = f64s(&p);
+    let a = net_cpu::forward(&l, &pd, &f64s(&x), batch);
+    let dod: Vec<Complex64> = dobj
+        .iter()
+        .map(|z| Complex64::new(z.re as f64, z.im as f64))
+        .collect();
+    let g = net_cpu::backward_object(&l, &pd, &a, &dod);
+    // f32 through ~10 layers of sums of up to 9·128 terms: relative L2 ≤ 1e-5 for the
+    // activations; gradients reduce over B·H·W as well: relative L2 ≤ 1e-4 per tensor.
+    let check = |what: &str, got: &[f64], want: &[f64], l2: f64| {
+        let (e2, emax) = common::rel_errors(got, want);
+        assert!(
+            e2 <= l2 && emax <= 10.0 * l2,
+            "{what}: relative L2 {e2:e}, max {emax:e}"
+        );
+    };
+    check(
+        "amplitude head",
+        &f64s(&out.get::<f32>(ida)),
+        &a.heads[0].out,
+        1e-5,
+    );
+    check(
+        "phase head",
+        &f64s(&out.get::<f32>(idp)),
+        &a.heads[1].out,
+        1e-5,
+    );
+    let obj: Vec<Complex32> = out.get(ido);
+    let want_obj: Vec<f64> = a.obj.iter().flat_map(|z| [z.re, z.im]).collect();
+    check("object", &common::flat(&obj), &want_obj, 1e-5);
+    let gg = f64s(&out.get::<f32>(idg));
+    for (name, shape, off) in l.tensors() {
+        let len: usize = shape.iter().product();
+        check(&name, &gg[off..off + len], &g[off..off + len], 1e-4);
+    }
+}
+
+#[test]
+fn gpu_matches_cpu_tiny_networks() {
+    gpu_vs_cpu(tiny(32, 2), 3);
+    gpu_vs_cpu(tiny(16, 1), 2);
+}
+
+#[test]
+fn gpu_matches_cpu_real_network_n64() {
+    gpu_vs_cpu(NetConfig::ptychopinn(64, 1), 2);
+}
+
+/// Runs `steps` training steps of MSE(amplitude head, target) and returns the losses and the
+/// final parameters.
+fn train_amp(
+    engine: &Engine,
+    cfg: &NetConfig,
+    seed: u64,
+    steps: usize,
+    lr: f64,
+) -> (Vec<f64>, Vec<f32>) {
+    let (n, c, batch) = (cfg.n, cfg.c, 4);
+    let h = n / 2;
+    let mut rng = Rng::new(1234);
+    let x = random_input(&mut rng, batch * c * n * n);
+    // Target: a smooth function of the input's central crop, mean ≈ 0.25.
+    let crop = cpu::pad_crop(&f64s(&x), batch * c, n, h);
+    let target: Vec<f32> = crop.iter().map(|v| (0.1 + 0.3 * v) as f32).collect();
+    let mut net = Network::new(engine, cfg, seed).unwrap();
+    net.adam_cfg.lr = lr;
+    let st = net.alloc(engine, batch).unwrap();
+    let gx = up(engine, "x", &x);
+    let gt = up(engine, "target", &target);
+    let sq = engine.alloc::<f32>("sq", target.len()).unwrap();
+    let damp = engine.alloc::<f32>("damp", target.len()).unwrap();
+    let dphase = up(engine, "dphase", &vec![0.0; target.len()]);
+    let mse = MseGrad::new(engine).unwrap();
+    let sum = SegmentedSum::new(engine).unwrap();
+    let scratch = sum.scratch(engine, target.len(), 1).unwrap();
+    let mut losses = Vec::new();
+    for _ in 0..steps {
+        let mut rec = engine.recording("train");
+        net.forward(engine, &mut rec, &gx, &st).unwrap();
+        let scale = 1.0 / target.len() as f32;
+        mse.record(engine, &mut rec, &st.heads[0].out, &gt, &sq, &damp, scale)
+            .unwrap();
+        let total = sum
+            .record(engine, &mut rec, &sq, target.len(), &scratch)
+            .unwrap();
+        let id = rec.read_binding(total);
+        net.backward_heads(engine, &mut rec, &st, &damp, &dphase)
+            .unwrap();
+        net.adam_step(engine, &mut rec).unwrap();
+        let out = engine.submit(rec).unwrap();
+        losses.push(out.get::<f32>(id)[0] as f64 / target.len() as f64);
+    }
+    (losses, engine.read(&net.params).unwrap())
+}
+
+#[test]
+fn training_is_bit_identical_for_a_seed() {
+    let Some(engine) = gpu_or_skip() else { return };
+    let cfg = NetConfig::ptychopinn(64, 1);
+    let (l1, p1) = train_amp(&engine, &cfg, 5, 3, 1e-3);
+    let (l2, p2) = train_amp(&engine, &cfg, 5, 3, 1e-3);
+    assert_eq!(bits(&p1), bits(&p2), "weights differ after 3 steps");
+    assert_eq!(l1, l2);
+    let (_, p3) = train_amp(&engine, &cfg, 6, 1, 1e-3);
+    assert_ne!(bits(&p1), bits(&p3), "another seed must give other weights");
+}
+
+#[test]
+fn network_trains_loss_falls() {
+    let Some(engine) = gpu_or_skip() else { return };
+    let cfg = NetConfig {
+        n: 32,
+        c: 1,
+        encoder: vec![8, 16],
+        decoder: vec![16],
+        c_outer: 4,
+    };
+    let (losses, _) = train_amp(&engine, &cfg, 11, 40, 3e-3);
+    let (first, last) = (losses[0], *losses.last().unwrap());
+    eprintln!("MSE: first {first:.5}, last {last:.5}");
+    assert!(losses.iter().all(|v| v.is_finite()));
+    assert!(
+        last < 0.2 * first,
+        "loss did not fall enough: {first} → {last}"
+    );
+}
