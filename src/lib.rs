@@ -21,6 +21,8 @@ pub mod fft;
 pub mod fsutil;
 pub mod gpu;
 pub mod linalg;
+pub mod model;
+pub mod nn;
 pub mod plot;
 pub mod rng;
 pub mod train;

@@ -38,6 +38,20 @@ pub static KERNELS: &[ShaderFile] = shader_table! {
     "reduce_sum" => "linalg/reduce_sum.wgsl",
     "fft_lines" => "fft/fft_lines.wgsl",
     "fft_stage" => "fft/fft_stage.wgsl",
+    "conv2d_fwd" => "nn/conv2d_fwd.wgsl",
+    "conv2d_bwd_weight" => "nn/conv2d_bwd_weight.wgsl",
+    "grad_reduce" => "nn/grad_reduce.wgsl",
+    "maxpool2x2_fwd" => "nn/maxpool2x2_fwd.wgsl",
+    "maxpool2x2_bwd" => "nn/maxpool2x2_bwd.wgsl",
+    "upsample2x_fwd" => "nn/upsample2x_fwd.wgsl",
+    "upsample2x_bwd" => "nn/upsample2x_bwd.wgsl",
+    "pad_crop" => "nn/pad_crop.wgsl",
+    "activation_fwd" => "nn/activation_fwd.wgsl",
+    "activation_bwd" => "nn/activation_bwd.wgsl",
+    "object_patch" => "nn/object_patch.wgsl",
+    "object_patch_bwd" => "nn/object_patch_bwd.wgsl",
+    "adam" => "nn/adam.wgsl",
+    "mse_grad" => "nn/mse_grad.wgsl",
 };
 
 /// Helpers that kernels pull in with `#import shared/<x>`.
@@ -205,6 +219,20 @@ pub fn params_twins() -> Vec<ParamsTwin> {
         twin!("reduce_sum", "Params", crate::linalg::ReduceParams),
         twin!("fft_lines", "Params", crate::fft::LinesParams),
         twin!("fft_stage", "Params", crate::fft::StageParams),
+        twin!("conv2d_fwd", "Params", crate::nn::ConvParams),
+        twin!("conv2d_bwd_weight", "Params", crate::nn::ConvWeightParams),
+        twin!("grad_reduce", "Params", crate::nn::GradReduceParams),
+        twin!("maxpool2x2_fwd", "Params", crate::nn::PoolParams),
+        twin!("maxpool2x2_bwd", "Params", crate::nn::PoolParams),
+        twin!("upsample2x_fwd", "Params", crate::nn::UpsampleParams),
+        twin!("upsample2x_bwd", "Params", crate::nn::UpsampleParams),
+        twin!("pad_crop", "Params", crate::nn::PadCropParams),
+        twin!("activation_fwd", "Params", crate::nn::ActParams),
+        twin!("activation_bwd", "Params", crate::nn::ActParams),
+        twin!("object_patch", "Params", crate::nn::ObjectParams),
+        twin!("object_patch_bwd", "Params", crate::nn::ObjectParams),
+        twin!("adam", "Params", crate::nn::AdamParams),
+        twin!("mse_grad", "Params", crate::nn::MseParams),
     ]
 }
 

@@ -1,0 +1,176 @@
+// Weight and bias gradients of a 3×3 'same' conv, deterministic (no atomics):
+//   dW[o, i, ky, kx] = Σ_{b,y,x} dz[b, o, y, x] · in[b, i, y + ky − 1, x + kx − 1]
+//   db[o]            = Σ_{b,y,x} dz[b, o, y, x]
+// The reduction over (image, pixel) is split into `splits` contiguous ranges of spatial tiles;
+// each workgroup writes one partial per (split, weight) to `part` (layout [split][P] with
+// P = cout·cin·9 + cout, biases after the weights) and grad_reduce.wgsl sums the splits in order.
+//
+// A workgroup owns CO_T output × CI_T input channels of one split. Per TH×TW pixel tile it
+// stages dz (vec4 of 4 output channels per pixel) and the input halo in workgroup memory, then
+// invocation t = (cg, cl, pr) — channel group cg = t mod CO_T/4, input channel cl, row group pr —
+// accumulates 9 taps × 4 channels (9 vec4) over tile rows pr, pr + PR, … in a fixed order. At the
+// end the PR row groups are summed through workgroup memory in order pr = 0, 1, …
+#import shared/index
+
+// Rust twin: crate::nn::ConvWeightParams
+struct Params {
+    batch: u32,
+    cin: u32,
+    cout: u32,
+    height: u32,
+    width: u32,
+    in_cstride: u32,   // channels per image in `x`
+    dz_cstride: u32,   // channels per image in `dz`
+    tiles_x: u32,
+    tiles_y: u32,
+    co_tiles: u32,
+    ci_tiles: u32,
+    splits: u32,
+    tiles_per_split: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dz: array<f32>;
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;
+
+override TH: u32 = 8u;     // pixel tile height
+override TW: u32 = 8u;     // pixel tile width (multiple of 4)
+override CO_T: u32 = 16u;  // output channels per workgroup (multiple of 4)
+override CI_T: u32 = 4u;   // input channels per workgroup
+override PR: u32 = 1u;     // row groups (invocations sharing one (cg, cl))
+
+var<workgroup> xs: array<f32, CI_T * (TH + 2u) * (TW + 2u)>;
+var<workgroup> ds: array<vec4<f32>, TH * TW * (CO_T / 4u)>;
+// Final cross-row-group sum: 10 vec4 (9 taps + bias) per invocation.
+var<workgroup> red: array<vec4<f32>, (CO_T / 4u) * CI_T * PR * 10u>;
+
+@compute @workgroup_size((CO_T / 4u) * CI_T * PR)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) t: u32,
+) {
+    let wg_threads = (CO_T / 4u) * CI_T * PR;
+    let CQ = CO_T / 4u;
+    var g = linear_workgroup(wid, nwg);
+    let ct = g % params.co_tiles;
+    g = g / params.co_tiles;
+    let it = g % params.ci_tiles;
+    let s = g / params.ci_tiles;
+    if (s >= params.splits) {
+        return;
+    }
+    let H = params.height;
+    let W = params.width;
+    let HW2 = (TH + 2u) * (TW + 2u);
+    let cg = t % CQ;
+    let cl = (t / CQ) % CI_T;
+    let pr = t / (CQ * CI_T);
+
+    var acc: array<vec4<f32>, 9>;
+    for (var k = 0u; k < 9u; k++) {
+        acc[k] = vec4<f32>(0.0);
+    }
+    var bacc = vec4<f32>(0.0);
+
+    let tiles_img = params.tiles_x * params.tiles_y;
+    let total = params.batch * tiles_img;
+    let t_begin = s * params.tiles_per_split;
+    let t_end = min(total, t_begin + params.tiles_per_split);
+    for (var tile = t_begin; tile < t_end; tile++) {
+        let b = tile / tiles_img;
+        let r0 = tile - b * tiles_img;
+        let y0 = (r0 / params.tiles_x) * TH;
+        let x0 = (r0 % params.tiles_x) * TW;
+        // Stage the input halo of CI_T channels.
+        for (var e = t; e < CI_T * HW2; e += wg_threads) {
+            let c = e / HW2;
+            let r = e - c * HW2;
+            let yy = i32(y0 + r / (TW + 2u)) - 1;
+            let xx = i32(x0 + r % (TW + 2u)) - 1;
+            let ci = it * CI_T + c;
+            var v = 0.0;
+            if (ci < params.cin && yy >= 0 && yy < i32(H) && xx >= 0 && xx < i32(W)) {
+                v = x[((b * params.in_cstride + ci) * H + u32(yy)) * W + u32(xx)];
+            }
+            xs[e] = v;
+        }
+        // Stage dz: entry p·CQ + q holds channels 4q … 4q+3 at tile pixel p (zero outside).
+        for (var e = t; e < TH * TW * CQ; e += wg_threads) {
+            let p = e / CQ;
+            let q = e - p * CQ;
+            let yy = y0 + p / TW;
+            let xx = x0 + p % TW;
+            var d = vec4<f32>(0.0);
+            if (yy < H && xx < W) {
+                for (var j = 0u; j < 4u; j++) {
+                    let o = ct * CO_T + q * 4u + j;
+                    if (o < params.cout) {
+                        d[j] = dz[((b * params.dz_cstride + o) * H + yy) * W + xx];
+                    }
+                }
+            }
+            ds[e] = d;
+        }
+        workgroupBarrier();
+        for (var py = pr; py < TH; py += PR) {
+            for (var px0 = 0u; px0 < TW; px0 += 4u) {
+                // 3×6 input patch for 4 neighbouring pixels of row py.
+                var p: array<f32, 18>;
+                let base = cl * HW2 + py * (TW + 2u) + px0;
+                for (var r = 0u; r < 3u; r++) {
+                    for (var c = 0u; c < 6u; c++) {
+                        p[r * 6u + c] = xs[base + r * (TW + 2u) + c];
+                    }
+                }
+                for (var j = 0u; j < 4u; j++) {
+                    let d = ds[(py * TW + px0 + j) * CQ + cg];
+                    bacc += d;
+                    for (var k = 0u; k < 9u; k++) {
+                        let ky = k / 3u;
+                        let kx = k - ky * 3u;
+                        acc[k] = fma(vec4<f32>(p[ky * 6u + j + kx]), d, acc[k]);
+                    }
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    // Sum the row groups in order pr = 0, 1, … (deterministic).
+    let slot = (t % (CQ * CI_T)) * PR + pr;
+    for (var k = 0u; k < 9u; k++) {
+        red[slot * 10u + k] = acc[k];
+    }
+    red[slot * 10u + 9u] = bacc;
+    workgroupBarrier();
+    if (pr != 0u) {
+        return;
+    }
+    for (var q = 1u; q < PR; q++) {
+        for (var k = 0u; k < 9u; k++) {
+            acc[k] += red[(slot + q) * 10u + k];
+        }
+        bacc += red[(slot + q) * 10u + 9u];
+    }
+    let P = params.cout * params.cin * 9u + params.cout;
+    let ci = it * CI_T + cl;
+    for (var j = 0u; j < 4u; j++) {
+        let o = ct * CO_T + cg * 4u + j;
+        if (o >= params.cout) {
+            continue;
+        }
+        if (ci < params.cin) {
+            for (var k = 0u; k < 9u; k++) {
+                part[s * P + (o * params.cin + ci) * 9u + k] = acc[k][j];
+            }
+        }
+        if (it == 0u && cl == 0u) {
+            part[s * P + params.cout * params.cin * 9u + o] = bacc[j];
+        }
+    }
+}

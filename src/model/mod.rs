@@ -1,0 +1,496 @@
+//! The PtychoPINN "cnn" generator on the GPU: configuration, Glorot init, NPZ weights, and an
+//! explicit forward/backward schedule over the nn kernels (no autograd).
+//!
+//! # Architecture (see `NetConfig`)
+//! Input (B, C, N, N) → encoder blocks [conv3×3+ReLU, conv3×3+ReLU, maxpool 2×2] down to 8×8 →
+//! two decoders (amplitude, phase) of blocks [conv+ReLU, conv+ReLU, upsample 2×] up to N/2 →
+//! a head conv reading the first `width − c_outer` channels → sigmoid (amplitude) / π·tanh
+//! (phase), (B, C, N/2, N/2) each. The object patch is `O = A·e^{iφ}` zero-padded by N/4 on each
+//! side to (B, C, N, N), interleaved complex.
+//!
+//! # Training step
+//! [`Network::forward`] records the whole forward pass into a recording and keeps every
+//! activation backward needs in an [`Activations`] (typed saved state, on the GPU).
+//! [`Network::backward_object`] takes dL/dO (conjugate-Wirtinger: ∂L/∂Re O + i·∂L/∂Im O) and
+//! records the parameter gradient into [`Network::grads`]; [`Network::adam_step`] records the
+//! update. Only what the caller asks to read back (the loss) leaves the GPU.
+//!
+//! Determinism: every reduction is fixed-order (see `crate::nn`), so the same seed, data and
+//! adapter give bit-identical weights.
+
+pub mod config;
+pub mod cpu;
+pub mod params;
+
+use std::path::Path;
+
+use num_complex::Complex32;
+
+pub use config::{HEADS, LayerInfo, Layout, ModelError, ModelResult, NetConfig, Part};
+
+use crate::gpu::{Engine, GpuBuffer, Recording};
+use crate::nn::{
+    Activation, ActivationOp, Adam, AdamConfig, Conv2d, MaxPool2x2, ObjectPatch, PadCrop,
+    Upsample2x,
+};
+
+/// Buffers of one decoder.
+#[derive(Debug)]
+pub struct HeadBuffers {
+    /// Per block: conv0 output, conv1 output, upsampled.
+    pub blocks: Vec<[GpuBuffer<f32>; 3]>,
+    /// Head output after its activation, (B, C, N/2, N/2).
+    pub out: GpuBuffer<f32>,
+}
+
+/// Saved forward state of one batch, plus the gradient buffers its backward writes.
+#[derive(Debug)]
+pub struct Activations {
+    /// Images in the batch.
+    pub batch: usize,
+    /// Copy of the network input (the first conv's weight gradient needs it).
+    pub input: GpuBuffer<f32>,
+    /// Per encoder block: conv0 output, conv1 output, pooled.
+    pub enc: Vec<[GpuBuffer<f32>; 3]>,
+    /// Amplitude and phase decoders.
+    pub heads: [HeadBuffers; 2],
+    /// Object patch (B, C, N, N) complex.
+    pub obj: GpuBuffer<Complex32>,
+    /// Gradients, same shapes as `enc`.
+    d_enc: Vec<[GpuBuffer<f32>; 3]>,
+    /// Gradients of the decoders' block buffers and head pre-activations.
+    d_heads: [HeadBuffers; 2],
+    /// Scratch for the weight-gradient partials.
+    partials: GpuBuffer<f32>,
+}
+
+/// The network on the GPU with its parameters and Adam state.
+pub struct Network {
+    /// Layer layout and configuration.
+    pub layout: Layout,
+    convs: Vec<Conv2d>,
+    pool: MaxPool2x2,
+    up: Upsample2x,
+    object: ObjectPatch,
+    pad: PadCrop,
+    act: ActivationOp,
+    adam: Adam,
+    /// Adam hyper-parameters.
+    pub adam_cfg: AdamConfig,
+    /// Flat parameters (layout order: per conv, weights then bias).
+    pub params: GpuBuffer<f32>,
+    /// Flat parameter gradient, written by the backward pass.
+    pub grads: GpuBuffer<f32>,
+    m: GpuBuffer<f32>,
+    v: GpuBuffer<f32>,
+    step: u64,
+}
+
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Network(N {}, C {}, {} parameters, step {})",
+            self.layout.cfg.n, self.layout.cfg.c, self.layout.params, self.step
+        )
+    }
+}
+
+impl Network {
+    /// Builds the network with Glorot-uniform weights from `seed` and zero biases.
+    pub fn new(engine: &Engine, cfg: &NetConfig, seed: u64) -> ModelResult<Network> {
+        let layout = Layout::new(cfg)?;
+        let p = params::glorot_init(&layout, seed);
+        Self::with_params(engine, cfg, &p)
+    }
+
+    /// Builds the network with the given flat parameters.
+    pub fn with_params(engine: &Engine, cfg: &NetConfig, p: &[f32]) -> ModelResult<Network> {
+        let layout = Layout::new(cfg)?;
+        if p.len() != layout.params {
+            return Err(ModelError::Shape {
+                what: "parameter vector".into(),
+                got: vec![p.len()],
+                expected: vec![layout.params],
+            });
+        }
+        let convs = layout
+            .layers
+            .iter()
+            .map(|l| Conv2d::new(engine, l.spec))
+            .collect::<Result<Vec<_>, _>>()?;
+        let zeros = vec![0f32; layout.params];
+        Ok(Network {
+            convs,
+            pool: MaxPool2x2::new(engine)?,
+            up: Upsample2x::new(engine)?,
+            object: ObjectPatch::new(engine)?,
+            pad: PadCrop::new(engine)?,
+            act: ActivationOp::new(engine)?,
+            adam: Adam::new(engine)?,
+            adam_cfg: AdamConfig::default(),
+            params: engine.upload("net.params", p)?,
+            grads: engine.upload("net.grads", &zeros)?,
+            m: engine.upload("net.adam.m", &zeros)?,
+            v: engine.upload("net.adam.v", &zeros)?,
+            step: 0,
+            layout,
+        })
+    }
+
+    /// Loads weights from an NPZ file written by [`Network::save`].
+    pub fn load(engine: &Engine, cfg: &NetConfig, path: &Path) -> ModelResult<Network> {
+        let layout = Layout::new(cfg)?;
+        let p = params::load_npz(&layout, path)?;
+        Self::with_params(engine, cfg, &p)
+    }
+
+    /// Saves the weights as NPZ (temporary file, then rename).
+    pub fn save(&self, engine: &Engine, path: &Path) -> ModelResult<()> {
+        let p = engine.read(&self.params)?;
+        params::save_npz(&self.layout, &p, path)
+    }
+
+    /// Number of trainable parameters.
+    pub fn param_count(&self) -> usize {
+        self.layout.params
+    }
+
+    /// Adam steps taken.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// The conv layers in layout order.
+    pub fn convs(&self) -> &[Conv2d] {
+        &self.convs
+    }
+
+    fn conv(&self, part: Part) -> &Conv2d {
+        &self.convs[self.layout.index(part)]
+    }
+
+    /// Allocates the saved state and gradient buffers for batches of `batch`.
+    pub fn alloc(&self, engine: &Engine, batch: usize) -> ModelResult<Activations> {
+        let l = &self.layout;
+        let mut enc = Vec::new();
+        let mut d_enc = Vec::new();
+        let buf3 =
+            |prefix: &str, a: usize, b: usize, c: usize| -> ModelResult<[GpuBuffer<f32>; 3]> {
+                Ok([
+                    engine.alloc::<f32>(&format!("{prefix}.conv0"), a)?,
+                    engine.alloc::<f32>(&format!("{prefix}.conv1"), b)?,
+                    engine.alloc::<f32>(&format!("{prefix}.out"), c)?,
+                ])
+            };
+        for k in 0..l.enc_blocks() {
+            let s = self.conv(Part::Encoder(k, 1)).spec;
+            let full = batch * s.cout * s.height * s.width;
+            enc.push(buf3(&format!("enc{k}"), full, full, full / 4)?);
+            d_enc.push(buf3(&format!("d_enc{k}"), full, full, full / 4)?);
+        }
+        let planes = batch * l.cfg.c;
+        let hs = l.head_size();
+        let mk_head = |prefix: &str| -> ModelResult<HeadBuffers> {
+            let mut blocks = Vec::new();
+            for j in 0..l.dec_blocks() {
+                let s = self.conv(Part::Decoder(0, j, 1)).spec;
+                let full = batch * s.cout * s.height * s.width;
+                blocks.push(buf3(&format!("{prefix}.dec{j}"), full, full, full * 4)?);
+            }
+            Ok(HeadBuffers {
+                blocks,
+                out: engine.alloc(&format!("{prefix}.out"), planes * hs * hs)?,
+            })
+        };
+        let plen = self
+            .convs
+            .iter()
+            .map(|c| c.weight_splits(batch).2)
+            .max()
+            .unwrap_or(1);
+        let n = l.cfg.n;
+        Ok(Activations {
+            batch,
+            input: engine.alloc("net.input", planes * n * n)?,
+            enc,
+            heads: [mk_head("amp")?, mk_head("phase")?],
+            obj: engine.alloc("obj", planes * l.cfg.n * l.cfg.n)?,
+            d_enc,
+            d_heads: [mk_head("d_amp")?, mk_head("d_phase")?],
+            partials: engine.alloc("net.partials", plen)?,
+        })
+    }
+
+    fn check_input(&self, x: &GpuBuffer<f32>, st: &Activations) -> ModelResult<()> {
+        let n = self.layout.cfg.n;
+        let want = st.batch * self.layout.cfg.c * n * n;
+        if x.len() != want {
+            return Err(ModelError::Shape {
+                what: format!("network input '{}'", x.label()),
+                got: vec![x.len()],
+                expected: vec![st.batch, self.layout.cfg.c, n, n],
+            });
+        }
+        Ok(())
+    }
+
+    /// Records the forward pass of `x` (B, C, N, N) into `st`: heads in `st.heads[*].out`,
+    /// object patch in `st.obj`.
+    pub fn forward(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        x: &GpuBuffer<f32>,
+        st: &Activations,
+    ) -> ModelResult<()> {
+        self.check_input(x, st)?;
+        let b = st.batch;
+        let l = &self.layout;
+        rec.copy(x.binding(), st.input.binding());
+        let mut cur = &st.input;
+        for k in 0..l.enc_blocks() {
+            let [y0, y1, p] = &st.enc[k];
+            self.conv(Part::Encoder(k, 0))
+                .forward(engine, rec, cur, &self.params, y0, b)?;
+            let c1 = self.conv(Part::Encoder(k, 1));
+            c1.forward(engine, rec, y0, &self.params, y1, b)?;
+            let s = c1.spec;
+            self.pool
+                .forward(engine, rec, y1, p, b * s.cout, s.height, s.width)?;
+            cur = p;
+        }
+        let bottleneck = cur;
+        for head in 0..2 {
+            let h = &st.heads[head];
+            let mut cur = bottleneck;
+            for j in 0..l.dec_blocks() {
+                let [y0, y1, u] = &h.blocks[j];
+                self.conv(Part::Decoder(head, j, 0)).forward(
+                    engine,
+                    rec,
+                    cur,
+                    &self.params,
+                    y0,
+                    b,
+                )?;
+                let c1 = self.conv(Part::Decoder(head, j, 1));
+                c1.forward(engine, rec, y0, &self.params, y1, b)?;
+                let s = c1.spec;
+                self.up
+                    .forward(engine, rec, y1, u, b * s.cout, s.height, s.width)?;
+                cur = u;
+            }
+            self.conv(Part::Head(head))
+                .forward(engine, rec, cur, &self.params, &h.out, b)?;
+        }
+        self.object.forward(
+            engine,
+            rec,
+            &st.heads[0].out,
+            &st.heads[1].out,
+            &st.obj,
+            b * l.cfg.c,
+            l.head_size(),
+            l.cfg.n,
+        )?;
+        Ok(())
+    }
+
+    /// Records the heads zero-padded by N/4 to (B, C, N, N) into `amp` and `phase`.
+    pub fn padded_heads(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        st: &Activations,
+        amp: &GpuBuffer<f32>,
+        phase: &GpuBuffer<f32>,
+    ) -> ModelResult<()> {
+        let planes = st.batch * self.layout.cfg.c;
+        let (h, n) = (self.layout.head_size(), self.layout.cfg.n);
+        self.pad
+            .record(engine, rec, &st.heads[0].out, amp, planes, h, n)?;
+        self.pad
+            .record(engine, rec, &st.heads[1].out, phase, planes, h, n)?;
+        Ok(())
+    }
+
+    /// Records the backward pass from dL/dO (B, C, N, N) complex (conjugate-Wirtinger
+    /// convention) into [`Network::grads`].
+    pub fn backward_object(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        st: &Activations,
+        dobj: &GpuBuffer<Complex32>,
+    ) -> ModelResult<()> {
+        let l = &self.layout;
+        if dobj.len() != st.obj.len() {
+            return Err(ModelError::Shape {
+                what: format!("object gradient '{}'", dobj.label()),
+                got: vec![dobj.len()],
+                expected: vec![st.batch, l.cfg.c, l.cfg.n, l.cfg.n],
+            });
+        }
+        self.object.backward(
+            engine,
+            rec,
+            &st.heads[0].out,
+            &st.heads[1].out,
+            dobj,
+            &st.d_heads[0].out,
+            &st.d_heads[1].out,
+            st.batch * l.cfg.c,
+            l.head_size(),
+            l.cfg.n,
+            true,
+        )?;
+        self.backward_pre(engine, rec, st)
+    }
+
+    /// Records the backward pass from the gradients of the head outputs (after the sigmoid and
+    /// π·tanh), each (B, C, N/2, N/2), into [`Network::grads`].
+    pub fn backward_heads(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        st: &Activations,
+        damp: &GpuBuffer<f32>,
+        dphase: &GpuBuffer<f32>,
+    ) -> ModelResult<()> {
+        for (head, (d, act)) in [(damp, Activation::Sigmoid), (dphase, Activation::PiTanh)]
+            .into_iter()
+            .enumerate()
+        {
+            if d.len() != st.heads[head].out.len() {
+                let hs = self.layout.head_size();
+                return Err(ModelError::Shape {
+                    what: format!("{} head gradient '{}'", HEADS[head], d.label()),
+                    got: vec![d.len()],
+                    expected: vec![st.batch, self.layout.cfg.c, hs, hs],
+                });
+            }
+            self.act.backward(
+                engine,
+                rec,
+                act,
+                &st.heads[head].out,
+                d,
+                &st.d_heads[head].out,
+            )?;
+        }
+        self.backward_pre(engine, rec, st)
+    }
+
+    /// Backward from the head convs' pre-activation gradients in `st.d_heads[*].out`.
+    fn backward_pre(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        st: &Activations,
+    ) -> ModelResult<()> {
+        let b = st.batch;
+        let l = &self.layout;
+        let e = l.enc_blocks();
+        let (p, g, part) = (&self.params, &self.grads, &st.partials);
+        let bottleneck = &st.enc[e - 1][2];
+        let d_bottleneck = &st.d_enc[e - 1][2];
+        for head in 0..2 {
+            let h = &st.heads[head];
+            let dh = &st.d_heads[head];
+            let ch = self.conv(Part::Head(head));
+            let feat = h.blocks.last().map(|x| &x[2]).unwrap_or(bottleneck);
+            ch.backward_params(engine, rec, feat, &dh.out, part, g, false, b)?;
+            let d_feat = dh.blocks.last().map(|x| &x[2]).unwrap_or(d_bottleneck);
+            let accumulate_bottleneck = head == 1;
+            ch.backward_input(
+                engine,
+                rec,
+                &dh.out,
+                p,
+                d_feat,
+                None,
+                l.dec_blocks() == 0 && accumulate_bottleneck,
+                b,
+            )?;
+            for j in (0..l.dec_blocks()).rev() {
+                let c0 = self.conv(Part::Decoder(head, j, 0));
+                let c1 = self.conv(Part::Decoder(head, j, 1));
+                let [y0, y1, _] = &h.blocks[j];
+                let [dz0, dz1, du] = &dh.blocks[j];
+                let s = c1.spec;
+                self.up.backward(
+                    engine,
+                    rec,
+                    y1,
+                    du,
+                    dz1,
+                    b * s.cout,
+                    s.height,
+                    s.width,
+                    true,
+                )?;
+                c1.backward_params(engine, rec, y0, dz1, part, g, false, b)?;
+                c1.backward_input(engine, rec, dz1, p, dz0, Some(y0), false, b)?;
+                let (xin, dxin) = if j == 0 {
+                    (bottleneck, d_bottleneck)
+                } else {
+                    (&h.blocks[j - 1][2], &dh.blocks[j - 1][2])
+                };
+                c0.backward_params(engine, rec, xin, dz0, part, g, false, b)?;
+                c0.backward_input(
+                    engine,
+                    rec,
+                    dz0,
+                    p,
+                    dxin,
+                    None,
+                    j == 0 && accumulate_bottleneck,
+                    b,
+                )?;
+            }
+        }
+        for k in (0..e).rev() {
+            let c0 = self.conv(Part::Encoder(k, 0));
+            let c1 = self.conv(Part::Encoder(k, 1));
+            let [y0, y1, _] = &st.enc[k];
+            let [dz0, dz1, dp] = &st.d_enc[k];
+            let s = c1.spec;
+            self.pool.backward(
+                engine,
+                rec,
+                y1,
+                dp,
+                dz1,
+                b * s.cout,
+                s.height,
+                s.width,
+                true,
+            )?;
+            c1.backward_params(engine, rec, y0, dz1, part, g, false, b)?;
+            c1.backward_input(engine, rec, dz1, p, dz0, Some(y0), false, b)?;
+            let xin = if k == 0 { &st.input } else { &st.enc[k - 1][2] };
+            c0.backward_params(engine, rec, xin, dz0, part, g, false, b)?;
+            if k > 0 {
+                c0.backward_input(engine, rec, dz0, p, &st.d_enc[k - 1][2], None, false, b)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records one Adam step on the parameters from [`Network::grads`].
+    pub fn adam_step(&mut self, engine: &Engine, rec: &mut Recording) -> ModelResult<()> {
+        self.step += 1;
+        self.adam.record(
+            engine,
+            rec,
+            &self.adam_cfg,
+            self.step,
+            &self.grads,
+            &self.params,
+            &self.m,
+            &self.v,
+        )?;
+        Ok(())
+    }
+}

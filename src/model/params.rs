@@ -1,0 +1,134 @@
+//! Parameter initialisation (Glorot-uniform from a seed) and NPZ weight files.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::Path;
+
+use ndarray::{ArrayD, IxDyn};
+use ndarray_npy::{NpzReader, NpzWriter};
+
+use super::config::{Layout, ModelError, ModelResult};
+
+/// SplitMix64: a small, seeded, portable generator (the same stream on every platform).
+#[derive(Clone, Debug)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// Seeded generator.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Glorot-uniform weights (limit √(6 / (fan_in + fan_out)), fans counting the 3×3 taps as Keras
+/// does) and zero biases, layer by layer in layout order from one SplitMix64 stream.
+pub fn glorot_init(layout: &Layout, seed: u64) -> Vec<f32> {
+    let mut rng = SplitMix64::new(seed);
+    let mut p = vec![0f32; layout.params];
+    for l in &layout.layers {
+        let s = &l.spec;
+        let limit = (6.0 / (9.0 * (s.cin + s.cout) as f64)).sqrt();
+        for v in &mut p[s.w_off..s.b_off()] {
+            *v = ((2.0 * rng.uniform() - 1.0) * limit) as f32;
+        }
+    }
+    p
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
+    ModelError::Io {
+        path: path.display().to_string(),
+        message: crate::gpu::error::one_line(&e.to_string()),
+    }
+}
+
+/// Writes the parameters as an NPZ with one array per tensor (`<layer>.weight` of shape
+/// (cout, cin, 3, 3), `<layer>.bias` of shape (cout,)), through a temporary file renamed into
+/// place so a crash never leaves a truncated file.
+pub fn save_npz(layout: &Layout, params: &[f32], path: &Path) -> ModelResult<()> {
+    if params.len() != layout.params {
+        return Err(ModelError::Shape {
+            what: "parameter vector".into(),
+            got: vec![params.len()],
+            expected: vec![layout.params],
+        });
+    }
+    let tmp = path.with_extension("npz.tmp");
+    {
+        let file = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        let mut npz = NpzWriter::new(BufWriter::new(file));
+        for (name, shape, off) in layout.tensors() {
+            let len: usize = shape.iter().product();
+            let arr = ArrayD::from_shape_vec(IxDyn(&shape), params[off..off + len].to_vec())
+                .map_err(|e| io_err(path, e))?;
+            npz.add_array(name.as_str(), &arr)
+                .map_err(|e| io_err(path, e))?;
+        }
+        let w = npz.finish().map_err(|e| io_err(path, e))?;
+        w.into_inner()
+            .map_err(|e| io_err(path, e.error()))?
+            .sync_all()
+            .map_err(|e| io_err(path, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))?;
+    Ok(())
+}
+
+/// Reads an NPZ written by [`save_npz`], checking that it holds exactly the network's tensors
+/// with their shapes.
+pub fn load_npz(layout: &Layout, path: &Path) -> ModelResult<Vec<f32>> {
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    let mut npz = NpzReader::new(BufReader::new(file)).map_err(|e| io_err(path, e))?;
+    let names: Vec<String> = npz
+        .names()
+        .map_err(|e| io_err(path, e))?
+        .into_iter()
+        .map(|n| n.strip_suffix(".npy").unwrap_or(&n).to_string())
+        .collect();
+    let tensors = layout.tensors();
+    let pstr = path.display().to_string();
+    for n in &names {
+        if !tensors.iter().any(|(t, _, _)| t == n) {
+            return Err(ModelError::ExtraTensor {
+                path: pstr,
+                name: n.clone(),
+            });
+        }
+    }
+    let mut params = vec![0f32; layout.params];
+    for (name, shape, off) in tensors {
+        if !names.contains(&name) {
+            return Err(ModelError::MissingTensor { path: pstr, name });
+        }
+        let arr: ArrayD<f32> = npz
+            .by_name(&name)
+            .map_err(|e| io_err(path, format!("tensor '{name}': {e}")))?;
+        if arr.shape() != shape.as_slice() {
+            return Err(ModelError::TensorShape {
+                path: pstr,
+                name,
+                got: arr.shape().to_vec(),
+                expected: shape,
+            });
+        }
+        let len = arr.len();
+        for (d, v) in params[off..off + len].iter_mut().zip(arr.iter()) {
+            *d = *v;
+        }
+    }
+    Ok(params)
+}
