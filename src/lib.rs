@@ -23,6 +23,7 @@ pub mod gpu;
 pub mod linalg;
 pub mod model;
 pub mod nn;
+pub mod physics;
 pub mod plot;
 pub mod rng;
 pub mod train;
