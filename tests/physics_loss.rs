@@ -173,3 +173,52 @@ fn gpu_loss_and_gradient_match_twin() {
     );
     assert!(l2 < 1e-4, "gradient rel L2 {l2:e}");
 }
+
+#[test]
+fn extract_patches_matches_twin_and_its_convention() {
+    let Some(engine) = gpu_or_skip() else { return };
+    let (h, w, n) = (40usize, 50usize, 16usize);
+    let mut rng = Rng::new(21);
+    let obj = rng.complex(h * w);
+    // Integer, fractional, and edge positions (patches partly outside are zero-filled).
+    let pos: Vec<[f64; 2]> = vec![
+        [20.0, 15.0],
+        [20.25, 15.5],
+        [3.7, 2.2],
+        [49.0, 39.0],
+        [25.5, 20.0],
+    ];
+    let want = cpu::extract_patches(&c64(&obj), h, w, &pos, n);
+    // Convention check on an integer position: patch[i, j] = obj[y − N/2 + i, x − N/2 + j].
+    assert_eq!(want[3 * n + 5], c64(&obj)[(15 - 8 + 3) * w + (20 - 8 + 5)]);
+    let go = engine.upload("obj", &obj).unwrap();
+    let gp = engine
+        .upload(
+            "pos",
+            &pos.iter()
+                .map(|p| [p[0] as f32, p[1] as f32])
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let out = engine
+        .upload(
+            "patches",
+            &vec![Complex32::new(f32::NAN, 0.0); pos.len() * n * n],
+        )
+        .unwrap();
+    let k = ptycho::physics::ExtractPatches::new(&engine).unwrap();
+    let mut rec = engine.recording("extract");
+    k.record(&engine, &mut rec, &go, (h, w), &gp, &out, n)
+        .unwrap();
+    let id = rec.read(&out);
+    let got: Vec<Complex32> = engine.submit(rec).unwrap().get(id);
+    Tolerance {
+        rel: 1e-6,
+        abs: 1e-6,
+    }
+    .assert_all(
+        "patches",
+        &flat(&got),
+        &want.iter().flat_map(|z| [z.re, z.im]).collect::<Vec<_>>(),
+    );
+}

@@ -86,3 +86,44 @@ pub fn far_field_backward(
         .map(|(i, d)| d / n as f64 * probe[i % (n * n)].conj())
         .collect()
 }
+
+/// Bilinear sample of a complex image at (y, x), zero outside (each tap separately).
+pub fn bilinear(obj: &[Complex64], h: usize, w: usize, y: f64, x: f64) -> Complex64 {
+    let (y0, x0) = (y.floor(), x.floor());
+    let (fy, fx) = (y - y0, x - x0);
+    let tap = |r: f64, c: f64| {
+        if r < 0.0 || c < 0.0 || r >= h as f64 || c >= w as f64 {
+            Complex64::new(0.0, 0.0)
+        } else {
+            obj[r as usize * w + c as usize]
+        }
+    };
+    (1.0 - fy) * ((1.0 - fx) * tap(y0, x0) + fx * tap(y0, x0 + 1.0))
+        + fy * ((1.0 - fx) * tap(y0 + 1.0, x0) + fx * tap(y0 + 1.0, x0 + 1.0))
+}
+
+/// Twin of `extract_patches.wgsl`: patch[m, i, j] = obj(y_m − N/2 + i, x_m − N/2 + j).
+pub fn extract_patches(
+    obj: &[Complex64],
+    h: usize,
+    w: usize,
+    pos: &[[f64; 2]],
+    n: usize,
+) -> Vec<Complex64> {
+    let half = (n / 2) as f64;
+    let mut out = Vec::with_capacity(pos.len() * n * n);
+    for p in pos {
+        for i in 0..n {
+            for j in 0..n {
+                out.push(bilinear(
+                    obj,
+                    h,
+                    w,
+                    p[1] - half + i as f64,
+                    p[0] - half + j as f64,
+                ));
+            }
+        }
+    }
+    out
+}

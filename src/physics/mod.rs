@@ -4,6 +4,8 @@
 //! pass to the complex object patch.
 
 pub mod cpu;
+pub mod extract;
 pub mod loss;
 
+pub use extract::{ExtractParams, ExtractPatches};
 pub use loss::{AmpLoss, AmpLossParams, FarFieldModel};
