@@ -54,6 +54,10 @@ pub enum BenchKind {
     Cmul(bench::CmulArgs),
     /// Deterministic segmented sum.
     Reduce(bench::ReduceArgs),
+    /// The network's 3×3 convs per layer shape: forward, input and weight gradients (GFLOP/s).
+    Conv(bench::nn::ConvArgs),
+    /// The whole network: forward and training patterns/s, CPU twin, per-kernel breakdown.
+    Network(bench::nn::NetworkArgs),
 }
 
 /// Opens the engine for `accel`, printing which adapter was chosen to stderr.
@@ -74,6 +78,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             match &b.which {
                 BenchKind::Cmul(a) => bench::cmul(&engine, &b.opts, a)?,
                 BenchKind::Reduce(a) => bench::reduce(&engine, &b.opts, a)?,
+                BenchKind::Conv(a) => bench::nn::conv(&engine, &b.opts, a)?,
+                BenchKind::Network(a) => bench::nn::network(&engine, &b.opts, a)?,
             }
             Ok(())
         }

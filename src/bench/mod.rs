@@ -5,6 +5,8 @@
 //! around submit + `device.poll(wait)`. Each benchmark warms up, repeats, reports median and
 //! minimum, the CPU peer measured in the same run, and the GPU/CPU ratio.
 
+pub mod nn;
+
 use std::time::Instant;
 
 use clap::Args;
