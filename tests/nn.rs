@@ -556,15 +556,25 @@ fn weights_npz_round_trip_and_errors() {
         matches!(&e, ModelError::ExtraTensor { name, .. } if name.starts_with("encoder.2")),
         "{e}"
     );
-    // The tiny network's tensors are a subset of … nothing smaller exists, so check "missing"
-    // by loading the tiny file into the N = 64 network.
-    save_npz(&l, &p, &path).unwrap();
-    let e = load_npz(&ld, &path).unwrap_err();
+    // A file lacking the last tensor of the network.
+    {
+        let mut npz = ndarray_npy::NpzWriter::new(std::fs::File::create(&path).unwrap());
+        let tensors = l.tensors();
+        for (name, shape, off) in &tensors[..tensors.len() - 1] {
+            let len: usize = shape.iter().product();
+            let arr = ndarray::ArrayD::from_shape_vec(shape.clone(), p[*off..off + len].to_vec())
+                .unwrap();
+            npz.add_array(name.as_str(), &arr).unwrap();
+        }
+        npz.finish().unwrap();
+    }
+    let e = load_npz(&l, &path).unwrap_err();
     assert!(
-        matches!(
-            e,
-            ModelError::MissingTensor { .. } | ModelError::TensorShape { .. }
-        ),
+        matches!(&e, ModelError::MissingTensor { name, .. } if name == "phase.head.bias"),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("missing tensor 'phase.head.bias'"),
         "{e}"
     );
     let e = load_npz(&l, &temp_path("absent")).unwrap_err().to_string();
@@ -657,8 +667,11 @@ fn gpu_vs_cpu(cfg: NetConfig, batch: usize) {
     let st = net.alloc(&engine, batch).unwrap();
     let gx = up(&engine, "x", &x);
     let gdo = engine.upload("dobj", &dobj).unwrap();
+    let pa = nan_buf(&engine, "padded amp", batch * c * n * n);
+    let pp = nan_buf(&engine, "padded phase", batch * c * n * n);
     let mut rec = engine.recording("test.net");
     net.forward(&engine, &mut rec, &gx, &st).unwrap();
+    net.padded_heads(&engine, &mut rec, &st, &pa, &pp).unwrap();
     net.backward_object(&engine, &mut rec, &st, &gdo).unwrap();
     let ida = rec.read(&st.heads[0].out);
     let idp = rec.read(&st.heads[1].out);
@@ -694,6 +707,13 @@ fn gpu_vs_cpu(cfg: NetConfig, batch: usize) {
         &a.heads[1].out,
         1e-5,
     );
+    // Heads zero-padded by N/4 on each side to (B, C, N, N).
+    let planes = batch * c;
+    for (buf, head) in [(&pa, 0), (&pp, 1)] {
+        let want = cpu::pad_crop(&a.heads[head].out, planes, n / 2, n);
+        check("padded head", &read(&engine, buf), &want, 1e-5);
+        assert!(want[0] == 0.0 && want[n * n / 2 + n / 2] != 0.0);
+    }
     let obj: Vec<Complex32> = out.get(ido);
     let want_obj: Vec<f64> = a.obj.iter().flat_map(|z| [z.re, z.im]).collect();
     check("object", &common::flat(&obj), &want_obj, 1e-5);

@@ -71,10 +71,17 @@ fn main(
     let cl = (t / CQ) % CI_T;
     let pr = t / (CQ * CI_T);
 
-    var acc: array<vec4<f32>, 9>;
-    for (var k = 0u; k < 9u; k++) {
-        acc[k] = vec4<f32>(0.0);
-    }
+    // Accumulators a<k>: tap k = 3·ky + kx for output channels 4·cg … 4·cg + 3. Written out by
+    // hand: lavapipe does not unroll loops over private arrays.
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0);
     var bacc = vec4<f32>(0.0);
 
     let tiles_img = params.tiles_x * params.tiles_y;
@@ -119,23 +126,45 @@ fn main(
         workgroupBarrier();
         for (var py = pr; py < TH; py += PR) {
             for (var px0 = 0u; px0 < TW; px0 += 4u) {
-                // 3×6 input patch for 4 neighbouring pixels of row py.
-                var p: array<f32, 18>;
+                // 3×6 input patch for 4 neighbouring pixels of row py, as x<r><c>.
                 let base = cl * HW2 + py * (TW + 2u) + px0;
-                for (var r = 0u; r < 3u; r++) {
-                    for (var c = 0u; c < 6u; c++) {
-                        p[r * 6u + c] = xs[base + r * (TW + 2u) + c];
-                    }
-                }
-                for (var j = 0u; j < 4u; j++) {
-                    let d = ds[(py * TW + px0 + j) * CQ + cg];
-                    bacc += d;
-                    for (var k = 0u; k < 9u; k++) {
-                        let ky = k / 3u;
-                        let kx = k - ky * 3u;
-                        acc[k] = fma(vec4<f32>(p[ky * 6u + j + kx]), d, acc[k]);
-                    }
-                }
+                let rb0 = base + 0u * (TW + 2u);
+                let x00 = xs[rb0 + 0u];
+                let x01 = xs[rb0 + 1u];
+                let x02 = xs[rb0 + 2u];
+                let x03 = xs[rb0 + 3u];
+                let x04 = xs[rb0 + 4u];
+                let x05 = xs[rb0 + 5u];
+                let rb1 = base + 1u * (TW + 2u);
+                let x10 = xs[rb1 + 0u];
+                let x11 = xs[rb1 + 1u];
+                let x12 = xs[rb1 + 2u];
+                let x13 = xs[rb1 + 3u];
+                let x14 = xs[rb1 + 4u];
+                let x15 = xs[rb1 + 5u];
+                let rb2 = base + 2u * (TW + 2u);
+                let x20 = xs[rb2 + 0u];
+                let x21 = xs[rb2 + 1u];
+                let x22 = xs[rb2 + 2u];
+                let x23 = xs[rb2 + 3u];
+                let x24 = xs[rb2 + 4u];
+                let x25 = xs[rb2 + 5u];
+                let db = (py * TW + px0) * CQ + cg;
+                let d0 = ds[db + 0u * CQ];
+                let d1 = ds[db + 1u * CQ];
+                let d2 = ds[db + 2u * CQ];
+                let d3 = ds[db + 3u * CQ];
+                bacc += (d0 + d1) + (d2 + d3);
+                // Pixel j of the strip sees input column j + kx.
+                a0 = fma(vec4<f32>(x03), d3, fma(vec4<f32>(x02), d2, fma(vec4<f32>(x01), d1, fma(vec4<f32>(x00), d0, a0))));
+                a1 = fma(vec4<f32>(x04), d3, fma(vec4<f32>(x03), d2, fma(vec4<f32>(x02), d1, fma(vec4<f32>(x01), d0, a1))));
+                a2 = fma(vec4<f32>(x05), d3, fma(vec4<f32>(x04), d2, fma(vec4<f32>(x03), d1, fma(vec4<f32>(x02), d0, a2))));
+                a3 = fma(vec4<f32>(x13), d3, fma(vec4<f32>(x12), d2, fma(vec4<f32>(x11), d1, fma(vec4<f32>(x10), d0, a3))));
+                a4 = fma(vec4<f32>(x14), d3, fma(vec4<f32>(x13), d2, fma(vec4<f32>(x12), d1, fma(vec4<f32>(x11), d0, a4))));
+                a5 = fma(vec4<f32>(x15), d3, fma(vec4<f32>(x14), d2, fma(vec4<f32>(x13), d1, fma(vec4<f32>(x12), d0, a5))));
+                a6 = fma(vec4<f32>(x23), d3, fma(vec4<f32>(x22), d2, fma(vec4<f32>(x21), d1, fma(vec4<f32>(x20), d0, a6))));
+                a7 = fma(vec4<f32>(x24), d3, fma(vec4<f32>(x23), d2, fma(vec4<f32>(x22), d1, fma(vec4<f32>(x21), d0, a7))));
+                a8 = fma(vec4<f32>(x25), d3, fma(vec4<f32>(x24), d2, fma(vec4<f32>(x23), d1, fma(vec4<f32>(x22), d0, a8))));
             }
         }
         workgroupBarrier();
@@ -143,22 +172,36 @@ fn main(
 
     // Sum the row groups in order pr = 0, 1, … (deterministic).
     let slot = (t % (CQ * CI_T)) * PR + pr;
-    for (var k = 0u; k < 9u; k++) {
-        red[slot * 10u + k] = acc[k];
-    }
+    red[slot * 10u + 0u] = a0;
+    red[slot * 10u + 1u] = a1;
+    red[slot * 10u + 2u] = a2;
+    red[slot * 10u + 3u] = a3;
+    red[slot * 10u + 4u] = a4;
+    red[slot * 10u + 5u] = a5;
+    red[slot * 10u + 6u] = a6;
+    red[slot * 10u + 7u] = a7;
+    red[slot * 10u + 8u] = a8;
     red[slot * 10u + 9u] = bacc;
     workgroupBarrier();
     if (pr != 0u) {
         return;
     }
     for (var q = 1u; q < PR; q++) {
-        for (var k = 0u; k < 9u; k++) {
-            acc[k] += red[(slot + q) * 10u + k];
-        }
-        bacc += red[(slot + q) * 10u + 9u];
+        let o = (slot + q) * 10u;
+        a0 += red[o + 0u];
+        a1 += red[o + 1u];
+        a2 += red[o + 2u];
+        a3 += red[o + 3u];
+        a4 += red[o + 4u];
+        a5 += red[o + 5u];
+        a6 += red[o + 6u];
+        a7 += red[o + 7u];
+        a8 += red[o + 8u];
+        bacc += red[o + 9u];
     }
     let P = params.cout * params.cin * 9u + params.cout;
     let ci = it * CI_T + cl;
+    let acc = array<vec4<f32>, 9>(a0, a1, a2, a3, a4, a5, a6, a7, a8);
     for (var j = 0u; j < 4u; j++) {
         let o = ct * CO_T + cg * 4u + j;
         if (o >= params.cout) {

@@ -7,8 +7,8 @@
 // a workgroup computes a TH×TW pixel tile of CO_T output channels of one image. For each chunk of
 // CI_T input channels the workgroup stages the (TH+2)×(TW+2) input halo and the CO_T×CI_T×9
 // weights in workgroup memory (one barrier), then every invocation accumulates a 4×4 pixel block
-// of 4 output channels (16 vec4 accumulators: the 4 channels share one vec4 so each weight load
-// feeds 4 channels) from a 6×6 input patch held in registers: 36 + 9 loads per 576 FMAs.
+// of 4 output channels (16 vec4 accumulators, one per (row, channel), over the row's 4 pixels)
+// from a 6×6 input patch held in registers: 36 scalar + 9 vec4 loads per 576 FMAs.
 //
 // Thread mapping: invocation t → pixel block pb = t mod PB (PB = TH/4 · TW/4, row-major inside
 // the tile), channel group cg = t / PB (channels 4·cg … 4·cg + 3 of the tile).
@@ -73,6 +73,38 @@ fn weight(o: u32, i: u32, k: u32) -> f32 {
     return weights[params.w_off + (i * params.w_ci + o) * 9u + 8u - k];
 }
 
+// Stores one row of 4 pixels of output channel o (bias, accumulate, activation or gate).
+fn store_row(b: u32, o: u32, yy: u32, x0: u32, v4: vec4<f32>) {
+    let H = params.height;
+    let W = params.width;
+    if (o >= params.cout || yy >= H) {
+        return;
+    }
+    var bias = 0.0;
+    if (params.b_off != 0xffffffffu) {
+        bias = weights[params.b_off + o];
+    }
+    for (var j = 0u; j < 4u; j++) {
+        let xx = x0 + j;
+        if (xx >= W) {
+            continue;
+        }
+        let idx = ((b * params.out_cstride + o) * H + yy) * W + xx;
+        var v = v4[j] + bias;
+        if (params.accumulate != 0u) {
+            v += out[idx];
+        }
+        switch params.act {
+            case 1u: { v = max(v, 0.0); }
+            case 2u: { v = 1.0 / (1.0 + exp(-v)); }
+            case 3u: { v = PI * stable_tanh(v); }
+            case 4u: { v = select(0.0, v, gate[idx] > 0.0); }
+            default: {}
+        }
+        out[idx] = v;
+    }
+}
+
 @compute @workgroup_size((TH / 4u) * (TW / 4u) * (CO_T / 4u))
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -104,10 +136,25 @@ fn main(
     let bx = (pb % (TW / 4u)) * 4u;
     let by = (pb / (TW / 4u)) * 4u;
 
-    var acc: array<vec4<f32>, 16>;
-    for (var j = 0u; j < 16u; j++) {
-        acc[j] = vec4<f32>(0.0);
-    }
+    // Accumulators a<py><q>: row py of the 4×4 block, output channel 4·cg + q, as a vec4 over
+    // the 4 pixels of the row. Written out by hand (no arrays, no loops): lavapipe does not
+    // unroll loops over private arrays and would spill every access to memory.
+    var a00 = vec4<f32>(0.0);
+    var a01 = vec4<f32>(0.0);
+    var a02 = vec4<f32>(0.0);
+    var a03 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0);
+    var a11 = vec4<f32>(0.0);
+    var a12 = vec4<f32>(0.0);
+    var a13 = vec4<f32>(0.0);
+    var a20 = vec4<f32>(0.0);
+    var a21 = vec4<f32>(0.0);
+    var a22 = vec4<f32>(0.0);
+    var a23 = vec4<f32>(0.0);
+    var a30 = vec4<f32>(0.0);
+    var a31 = vec4<f32>(0.0);
+    var a32 = vec4<f32>(0.0);
+    var a33 = vec4<f32>(0.0);
 
     for (var ci0 = 0u; ci0 < params.cin; ci0 += CI_T) {
         // Stage the input halo: consecutive invocations take consecutive pixels of a row.
@@ -140,58 +187,123 @@ fn main(
         workgroupBarrier();
         let nci = min(CI_T, params.cin - ci0);
         for (var cl = 0u; cl < nci; cl++) {
-            // 6×6 input patch of this invocation's 4×4 pixel block.
-            var p: array<f32, 36>;
+            // 6×6 input patch rows r → shifted vec4s s<r><kx> = patch[r][kx … kx+3].
             let base = cl * HW2 + by * (TW + 2u) + bx;
-            for (var r = 0u; r < 6u; r++) {
-                for (var c = 0u; c < 6u; c++) {
-                    p[r * 6u + c] = xs[base + r * (TW + 2u) + c];
-                }
-            }
-            for (var k = 0u; k < 9u; k++) {
-                let w = ws[(cl * 9u + k) * CQ + cg];
-                let ky = k / 3u;
-                let kx = k - ky * 3u;
-                for (var py = 0u; py < 4u; py++) {
-                    for (var px = 0u; px < 4u; px++) {
-                        acc[py * 4u + px] = fma(vec4<f32>(p[(py + ky) * 6u + px + kx]), w, acc[py * 4u + px]);
-                    }
-                }
-            }
+            let wb = cl * 9u * CQ + cg;
+            let w0 = ws[wb + 0u * CQ];
+            let w1 = ws[wb + 1u * CQ];
+            let w2 = ws[wb + 2u * CQ];
+            let w3 = ws[wb + 3u * CQ];
+            let w4 = ws[wb + 4u * CQ];
+            let w5 = ws[wb + 5u * CQ];
+            let w6 = ws[wb + 6u * CQ];
+            let w7 = ws[wb + 7u * CQ];
+            let w8 = ws[wb + 8u * CQ];
+            let r0 = base + 0u * (TW + 2u);
+            let p0 = vec4<f32>(xs[r0], xs[r0 + 1u], xs[r0 + 2u], xs[r0 + 3u]);
+            let q0 = vec2<f32>(xs[r0 + 4u], xs[r0 + 5u]);
+            let s00 = p0;
+            let s01 = vec4<f32>(p0.yzw, q0.x);
+            let s02 = vec4<f32>(p0.zw, q0);
+            let r1 = base + 1u * (TW + 2u);
+            let p1 = vec4<f32>(xs[r1], xs[r1 + 1u], xs[r1 + 2u], xs[r1 + 3u]);
+            let q1 = vec2<f32>(xs[r1 + 4u], xs[r1 + 5u]);
+            let s10 = p1;
+            let s11 = vec4<f32>(p1.yzw, q1.x);
+            let s12 = vec4<f32>(p1.zw, q1);
+            let r2 = base + 2u * (TW + 2u);
+            let p2 = vec4<f32>(xs[r2], xs[r2 + 1u], xs[r2 + 2u], xs[r2 + 3u]);
+            let q2 = vec2<f32>(xs[r2 + 4u], xs[r2 + 5u]);
+            let s20 = p2;
+            let s21 = vec4<f32>(p2.yzw, q2.x);
+            let s22 = vec4<f32>(p2.zw, q2);
+            let r3 = base + 3u * (TW + 2u);
+            let p3 = vec4<f32>(xs[r3], xs[r3 + 1u], xs[r3 + 2u], xs[r3 + 3u]);
+            let q3 = vec2<f32>(xs[r3 + 4u], xs[r3 + 5u]);
+            let s30 = p3;
+            let s31 = vec4<f32>(p3.yzw, q3.x);
+            let s32 = vec4<f32>(p3.zw, q3);
+            let r4 = base + 4u * (TW + 2u);
+            let p4 = vec4<f32>(xs[r4], xs[r4 + 1u], xs[r4 + 2u], xs[r4 + 3u]);
+            let q4 = vec2<f32>(xs[r4 + 4u], xs[r4 + 5u]);
+            let s40 = p4;
+            let s41 = vec4<f32>(p4.yzw, q4.x);
+            let s42 = vec4<f32>(p4.zw, q4);
+            let r5 = base + 5u * (TW + 2u);
+            let p5 = vec4<f32>(xs[r5], xs[r5 + 1u], xs[r5 + 2u], xs[r5 + 3u]);
+            let q5 = vec2<f32>(xs[r5 + 4u], xs[r5 + 5u]);
+            let s50 = p5;
+            let s51 = vec4<f32>(p5.yzw, q5.x);
+            let s52 = vec4<f32>(p5.zw, q5);
+            // Output row py takes input rows py + ky with weights of tap (ky, kx).
+            a00 = fma(s02, vec4<f32>(w2.x), fma(s01, vec4<f32>(w1.x), fma(s00, vec4<f32>(w0.x), a00)));
+            a01 = fma(s02, vec4<f32>(w2.y), fma(s01, vec4<f32>(w1.y), fma(s00, vec4<f32>(w0.y), a01)));
+            a02 = fma(s02, vec4<f32>(w2.z), fma(s01, vec4<f32>(w1.z), fma(s00, vec4<f32>(w0.z), a02)));
+            a03 = fma(s02, vec4<f32>(w2.w), fma(s01, vec4<f32>(w1.w), fma(s00, vec4<f32>(w0.w), a03)));
+            a00 = fma(s12, vec4<f32>(w5.x), fma(s11, vec4<f32>(w4.x), fma(s10, vec4<f32>(w3.x), a00)));
+            a01 = fma(s12, vec4<f32>(w5.y), fma(s11, vec4<f32>(w4.y), fma(s10, vec4<f32>(w3.y), a01)));
+            a02 = fma(s12, vec4<f32>(w5.z), fma(s11, vec4<f32>(w4.z), fma(s10, vec4<f32>(w3.z), a02)));
+            a03 = fma(s12, vec4<f32>(w5.w), fma(s11, vec4<f32>(w4.w), fma(s10, vec4<f32>(w3.w), a03)));
+            a00 = fma(s22, vec4<f32>(w8.x), fma(s21, vec4<f32>(w7.x), fma(s20, vec4<f32>(w6.x), a00)));
+            a01 = fma(s22, vec4<f32>(w8.y), fma(s21, vec4<f32>(w7.y), fma(s20, vec4<f32>(w6.y), a01)));
+            a02 = fma(s22, vec4<f32>(w8.z), fma(s21, vec4<f32>(w7.z), fma(s20, vec4<f32>(w6.z), a02)));
+            a03 = fma(s22, vec4<f32>(w8.w), fma(s21, vec4<f32>(w7.w), fma(s20, vec4<f32>(w6.w), a03)));
+            a10 = fma(s12, vec4<f32>(w2.x), fma(s11, vec4<f32>(w1.x), fma(s10, vec4<f32>(w0.x), a10)));
+            a11 = fma(s12, vec4<f32>(w2.y), fma(s11, vec4<f32>(w1.y), fma(s10, vec4<f32>(w0.y), a11)));
+            a12 = fma(s12, vec4<f32>(w2.z), fma(s11, vec4<f32>(w1.z), fma(s10, vec4<f32>(w0.z), a12)));
+            a13 = fma(s12, vec4<f32>(w2.w), fma(s11, vec4<f32>(w1.w), fma(s10, vec4<f32>(w0.w), a13)));
+            a10 = fma(s22, vec4<f32>(w5.x), fma(s21, vec4<f32>(w4.x), fma(s20, vec4<f32>(w3.x), a10)));
+            a11 = fma(s22, vec4<f32>(w5.y), fma(s21, vec4<f32>(w4.y), fma(s20, vec4<f32>(w3.y), a11)));
+            a12 = fma(s22, vec4<f32>(w5.z), fma(s21, vec4<f32>(w4.z), fma(s20, vec4<f32>(w3.z), a12)));
+            a13 = fma(s22, vec4<f32>(w5.w), fma(s21, vec4<f32>(w4.w), fma(s20, vec4<f32>(w3.w), a13)));
+            a10 = fma(s32, vec4<f32>(w8.x), fma(s31, vec4<f32>(w7.x), fma(s30, vec4<f32>(w6.x), a10)));
+            a11 = fma(s32, vec4<f32>(w8.y), fma(s31, vec4<f32>(w7.y), fma(s30, vec4<f32>(w6.y), a11)));
+            a12 = fma(s32, vec4<f32>(w8.z), fma(s31, vec4<f32>(w7.z), fma(s30, vec4<f32>(w6.z), a12)));
+            a13 = fma(s32, vec4<f32>(w8.w), fma(s31, vec4<f32>(w7.w), fma(s30, vec4<f32>(w6.w), a13)));
+            a20 = fma(s22, vec4<f32>(w2.x), fma(s21, vec4<f32>(w1.x), fma(s20, vec4<f32>(w0.x), a20)));
+            a21 = fma(s22, vec4<f32>(w2.y), fma(s21, vec4<f32>(w1.y), fma(s20, vec4<f32>(w0.y), a21)));
+            a22 = fma(s22, vec4<f32>(w2.z), fma(s21, vec4<f32>(w1.z), fma(s20, vec4<f32>(w0.z), a22)));
+            a23 = fma(s22, vec4<f32>(w2.w), fma(s21, vec4<f32>(w1.w), fma(s20, vec4<f32>(w0.w), a23)));
+            a20 = fma(s32, vec4<f32>(w5.x), fma(s31, vec4<f32>(w4.x), fma(s30, vec4<f32>(w3.x), a20)));
+            a21 = fma(s32, vec4<f32>(w5.y), fma(s31, vec4<f32>(w4.y), fma(s30, vec4<f32>(w3.y), a21)));
+            a22 = fma(s32, vec4<f32>(w5.z), fma(s31, vec4<f32>(w4.z), fma(s30, vec4<f32>(w3.z), a22)));
+            a23 = fma(s32, vec4<f32>(w5.w), fma(s31, vec4<f32>(w4.w), fma(s30, vec4<f32>(w3.w), a23)));
+            a20 = fma(s42, vec4<f32>(w8.x), fma(s41, vec4<f32>(w7.x), fma(s40, vec4<f32>(w6.x), a20)));
+            a21 = fma(s42, vec4<f32>(w8.y), fma(s41, vec4<f32>(w7.y), fma(s40, vec4<f32>(w6.y), a21)));
+            a22 = fma(s42, vec4<f32>(w8.z), fma(s41, vec4<f32>(w7.z), fma(s40, vec4<f32>(w6.z), a22)));
+            a23 = fma(s42, vec4<f32>(w8.w), fma(s41, vec4<f32>(w7.w), fma(s40, vec4<f32>(w6.w), a23)));
+            a30 = fma(s32, vec4<f32>(w2.x), fma(s31, vec4<f32>(w1.x), fma(s30, vec4<f32>(w0.x), a30)));
+            a31 = fma(s32, vec4<f32>(w2.y), fma(s31, vec4<f32>(w1.y), fma(s30, vec4<f32>(w0.y), a31)));
+            a32 = fma(s32, vec4<f32>(w2.z), fma(s31, vec4<f32>(w1.z), fma(s30, vec4<f32>(w0.z), a32)));
+            a33 = fma(s32, vec4<f32>(w2.w), fma(s31, vec4<f32>(w1.w), fma(s30, vec4<f32>(w0.w), a33)));
+            a30 = fma(s42, vec4<f32>(w5.x), fma(s41, vec4<f32>(w4.x), fma(s40, vec4<f32>(w3.x), a30)));
+            a31 = fma(s42, vec4<f32>(w5.y), fma(s41, vec4<f32>(w4.y), fma(s40, vec4<f32>(w3.y), a31)));
+            a32 = fma(s42, vec4<f32>(w5.z), fma(s41, vec4<f32>(w4.z), fma(s40, vec4<f32>(w3.z), a32)));
+            a33 = fma(s42, vec4<f32>(w5.w), fma(s41, vec4<f32>(w4.w), fma(s40, vec4<f32>(w3.w), a33)));
+            a30 = fma(s52, vec4<f32>(w8.x), fma(s51, vec4<f32>(w7.x), fma(s50, vec4<f32>(w6.x), a30)));
+            a31 = fma(s52, vec4<f32>(w8.y), fma(s51, vec4<f32>(w7.y), fma(s50, vec4<f32>(w6.y), a31)));
+            a32 = fma(s52, vec4<f32>(w8.z), fma(s51, vec4<f32>(w7.z), fma(s50, vec4<f32>(w6.z), a32)));
+            a33 = fma(s52, vec4<f32>(w8.w), fma(s51, vec4<f32>(w7.w), fma(s50, vec4<f32>(w6.w), a33)));
         }
         // The next chunk overwrites xs/ws: wait until every invocation is done reading.
         workgroupBarrier();
     }
 
     // Epilogue: bias, accumulate, activation or gate, store.
-    for (var q = 0u; q < 4u; q++) {
-        let o = ct * CO_T + cg * 4u + q;
-        if (o >= params.cout) {
-            continue;
-        }
-        var bias = 0.0;
-        if (params.b_off != 0xffffffffu) {
-            bias = weights[params.b_off + o];
-        }
-        for (var j = 0u; j < 16u; j++) {
-            let yy = y0 + by + j / 4u;
-            let xx = x0 + bx + j % 4u;
-            if (yy >= H || xx >= W) {
-                continue;
-            }
-            let idx = ((b * params.out_cstride + o) * H + yy) * W + xx;
-            var v = acc[j][q] + bias;
-            if (params.accumulate != 0u) {
-                v += out[idx];
-            }
-            switch params.act {
-                case 1u: { v = max(v, 0.0); }
-                case 2u: { v = 1.0 / (1.0 + exp(-v)); }
-                case 3u: { v = PI * stable_tanh(v); }
-                case 4u: { v = select(0.0, v, gate[idx] > 0.0); }
-                default: {}
-            }
-            out[idx] = v;
-        }
-    }
+    store_row(b, ct * CO_T + cg * 4u + 0u, y0 + by + 0u, x0 + bx, a00);
+    store_row(b, ct * CO_T + cg * 4u + 0u, y0 + by + 1u, x0 + bx, a10);
+    store_row(b, ct * CO_T + cg * 4u + 0u, y0 + by + 2u, x0 + bx, a20);
+    store_row(b, ct * CO_T + cg * 4u + 0u, y0 + by + 3u, x0 + bx, a30);
+    store_row(b, ct * CO_T + cg * 4u + 1u, y0 + by + 0u, x0 + bx, a01);
+    store_row(b, ct * CO_T + cg * 4u + 1u, y0 + by + 1u, x0 + bx, a11);
+    store_row(b, ct * CO_T + cg * 4u + 1u, y0 + by + 2u, x0 + bx, a21);
+    store_row(b, ct * CO_T + cg * 4u + 1u, y0 + by + 3u, x0 + bx, a31);
+    store_row(b, ct * CO_T + cg * 4u + 2u, y0 + by + 0u, x0 + bx, a02);
+    store_row(b, ct * CO_T + cg * 4u + 2u, y0 + by + 1u, x0 + bx, a12);
+    store_row(b, ct * CO_T + cg * 4u + 2u, y0 + by + 2u, x0 + bx, a22);
+    store_row(b, ct * CO_T + cg * 4u + 2u, y0 + by + 3u, x0 + bx, a32);
+    store_row(b, ct * CO_T + cg * 4u + 3u, y0 + by + 0u, x0 + bx, a03);
+    store_row(b, ct * CO_T + cg * 4u + 3u, y0 + by + 1u, x0 + bx, a13);
+    store_row(b, ct * CO_T + cg * 4u + 3u, y0 + by + 2u, x0 + bx, a23);
+    store_row(b, ct * CO_T + cg * 4u + 3u, y0 + by + 3u, x0 + bx, a33);
 }

@@ -1,0 +1,326 @@
+//! `ptycho bench conv` and `ptycho bench network`: the PtychoPINN network's convolutions per
+//! layer shape (forward, input gradient, weight gradient, GFLOP/s), and whole-network throughput
+//! (forward and training patterns/s), each with the f64 CPU twin measured in the same run, and
+//! a per-kernel breakdown of a training step from GPU timestamps.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use clap::Args;
+use num_complex::Complex32;
+
+use super::{BenchOpts, Row, Timing, report, time_cpu, time_gpu};
+use crate::gpu::Engine;
+use crate::model::{Layout, NetConfig, Network, cpu as net_cpu};
+use crate::nn::{Conv2d, ConvSpec, cpu};
+
+/// `ptycho bench conv`.
+#[derive(Clone, Debug, Args)]
+pub struct ConvArgs {
+    /// Patch size N of the network whose layer shapes are measured.
+    #[arg(long, default_value_t = 64)]
+    pub n: usize,
+    /// Channels C (gridsize²).
+    #[arg(long, default_value_t = 1)]
+    pub c: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+}
+
+/// `ptycho bench network`.
+#[derive(Clone, Debug, Args)]
+pub struct NetworkArgs {
+    /// Patch size N.
+    #[arg(long, default_value_t = 64)]
+    pub n: usize,
+    /// Grid size g (C = g² channels).
+    #[arg(long, default_value_t = 1)]
+    pub gridsize: usize,
+    /// Patterns per batch.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Patterns the CPU twin runs per timing (it is slow).
+    #[arg(long, default_value_t = 1)]
+    pub cpu_batch: usize,
+}
+
+fn signal(len: usize, seed: u32) -> Vec<f32> {
+    (0..len)
+        .map(|i| {
+            let t = (i as u32).wrapping_mul(2654435761).wrapping_add(seed) as f32 / u32::MAX as f32;
+            t - 0.3
+        })
+        .collect()
+}
+
+fn gflops(macs: f64, t: &Timing) -> f64 {
+    2.0 * macs / t.median_ns
+}
+
+/// Distinct conv shapes of the network (the two decoders share theirs).
+fn distinct_layers(layout: &Layout) -> Vec<(String, ConvSpec)> {
+    let mut out: Vec<(String, ConvSpec)> = Vec::new();
+    for l in &layout.layers {
+        let mut s = l.spec;
+        s.w_off = 0;
+        if !out.iter().any(|(_, o)| *o == s) {
+            out.push((l.name.clone(), s));
+        }
+    }
+    out
+}
+
+/// Per-layer forward / input-gradient / weight-gradient timings of the real layer shapes.
+pub fn conv(engine: &Engine, opts: &BenchOpts, a: &ConvArgs) -> crate::gpu::Result<()> {
+    let cfg = NetConfig::ptychopinn(a.n, a.c);
+    let layout =
+        Layout::new(&cfg).map_err(|e| crate::gpu::GpuError::InvalidArgument(e.to_string()))?;
+    let cpu_opts = BenchOpts {
+        repeats: opts.repeats.min(3),
+        ..opts.clone()
+    };
+    let mut rows = Vec::new();
+    for (name, spec) in distinct_layers(&layout) {
+        let b = a.batch;
+        let plane = spec.height * spec.width;
+        let conv = Conv2d::new(engine, spec)?;
+        let x = engine.upload("bench.x", &signal(b * spec.in_cstride * plane, 1))?;
+        let p = engine.upload("bench.params", &signal(spec.param_count(), 2))?;
+        let y = engine.alloc::<f32>("bench.y", b * spec.cout * plane)?;
+        let dz = engine.upload("bench.dz", &signal(b * spec.cout * plane, 3))?;
+        let dx = engine.alloc::<f32>("bench.dx", b * spec.in_cstride * plane)?;
+        let part = engine.alloc::<f32>("bench.part", conv.weight_splits(b).2)?;
+        let g = engine.alloc::<f32>("bench.g", spec.param_count())?;
+        let macs = (spec.macs_per_image() * b) as f64;
+        let shape = format!("{}→{} {}² b{}", spec.cin, spec.cout, spec.height, b);
+        let (ft, bt, wt) = conv.tilings();
+
+        let fwd = time_gpu(engine, opts, |rec| conv.forward(engine, rec, &x, &p, &y, b))?;
+        // CPU twin (f64) on one image, scaled by FLOPs.
+        let (x1, p1) = (
+            signal(spec.in_cstride * plane, 1)
+                .iter()
+                .map(|&v| v as f64)
+                .collect::<Vec<_>>(),
+            signal(spec.param_count(), 2)
+                .iter()
+                .map(|&v| v as f64)
+                .collect::<Vec<_>>(),
+        );
+        let cpu_fwd = time_cpu(&cpu_opts, || {
+            std::hint::black_box(cpu::conv2d_fwd(&spec, &x1, &p1, 1));
+        });
+        let cpu_gf = 2.0 * spec.macs_per_image() as f64 / cpu_fwd.median_ns;
+        rows.push(Row {
+            name: format!("{name}.fwd"),
+            shape: shape.clone(),
+            gpu: fwd,
+            cpu: None,
+            bytes: 4.0 * (b * plane * (spec.in_cstride + spec.cout)) as f64,
+            dispatches: 1,
+            extra: vec![
+                ("GFLOP/s".into(), gflops(macs, &fwd)),
+                ("cpu_f64_GFLOP/s".into(), cpu_gf),
+                (
+                    "tile".into(),
+                    (ft.th * 1000 + ft.co_t * 10 + ft.ci_t) as f64,
+                ),
+            ],
+        });
+        let bin = time_gpu(engine, opts, |rec| {
+            conv.backward_input(engine, rec, &dz, &p, &dx, Some(&x), false, b)
+        })?;
+        rows.push(Row {
+            name: format!("{name}.bwd_in"),
+            shape: shape.clone(),
+            gpu: bin,
+            cpu: None,
+            bytes: 4.0 * (b * plane * (2 * spec.in_cstride + spec.cout)) as f64,
+            dispatches: 1,
+            extra: vec![
+                ("GFLOP/s".into(), gflops(macs, &bin)),
+                (
+                    "tile".into(),
+                    (bt.th * 1000 + bt.co_t * 10 + bt.ci_t) as f64,
+                ),
+            ],
+        });
+        let bw = time_gpu(engine, opts, |rec| {
+            conv.backward_params(engine, rec, &x, &dz, &part, &g, false, b)
+        })?;
+        rows.push(Row {
+            name: format!("{name}.bwd_w"),
+            shape,
+            gpu: bw,
+            cpu: None,
+            bytes: 4.0 * (b * plane * (spec.in_cstride + spec.cout)) as f64,
+            dispatches: 2,
+            extra: vec![
+                ("GFLOP/s".into(), gflops(macs, &bw)),
+                ("splits".into(), conv.weight_splits(b).0 as f64),
+                ("tile".into(), (wt.co_t * 100 + wt.ci_t * 10 + wt.pr) as f64),
+            ],
+        });
+    }
+    report(engine, opts, &rows);
+    println!(
+        "tile codes: fwd/bwd_in TH·1000 + CO_T·10 + CI_T; bwd_w CO_T·100 + CI_T·10 + PR; \
+         GFLOP/s counts 2 FLOPs per multiply-add of the forward conv for every pass"
+    );
+    Ok(())
+}
+
+/// Whole-network throughput: forward, and forward + backward (from a fixed dL/dO) + Adam.
+pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkArgs) -> crate::gpu::Result<()> {
+    let to_gpu = |e: crate::model::ModelError| crate::gpu::GpuError::InvalidArgument(e.to_string());
+    let c = a.gridsize * a.gridsize;
+    let cfg = NetConfig::ptychopinn(a.n, c);
+    let mut net = Network::new(engine, &cfg, 1).map_err(to_gpu)?;
+    let b = a.batch;
+    let n = a.n;
+    let x = engine.upload(
+        "bench.x",
+        &signal(b * c * n * n, 1)
+            .iter()
+            .map(|v| v.abs())
+            .collect::<Vec<_>>(),
+    )?;
+    let dobj: Vec<Complex32> = signal(2 * b * c * n * n, 5)
+        .chunks(2)
+        .map(|z| Complex32::new(z[0] * 1e-3, z[1] * 1e-3))
+        .collect();
+    let dobj = engine.upload("bench.dobj", &dobj)?;
+    let st = net.alloc(engine, b).map_err(to_gpu)?;
+    let macs = net.layout.macs_per_pattern() as f64 * b as f64;
+
+    // Wall clock per submit (no profiling passes), medians.
+    let wall = |f: &mut dyn FnMut() -> crate::gpu::Result<()>| -> crate::gpu::Result<Timing> {
+        let mut samples = Vec::new();
+        for k in 0..opts.warmup + opts.repeats.max(1) {
+            let t0 = Instant::now();
+            f()?;
+            if k >= opts.warmup {
+                samples.push(t0.elapsed().as_nanos() as f64);
+            }
+        }
+        Ok(Timing::from_samples(samples, "wall-clock"))
+    };
+    let fwd = wall(&mut || {
+        let mut rec = engine.recording("bench.forward");
+        net.forward(engine, &mut rec, &x, &st).map_err(to_gpu)?;
+        engine.submit(rec)?;
+        Ok(())
+    })?;
+    let mut dispatches = (0, 0);
+    let train = wall(&mut || {
+        let mut rec = engine.recording("bench.train");
+        net.forward(engine, &mut rec, &x, &st).map_err(to_gpu)?;
+        let d0 = rec.dispatch_count();
+        net.backward_object(engine, &mut rec, &st, &dobj)
+            .map_err(to_gpu)?;
+        net.adam_step(engine, &mut rec).map_err(to_gpu)?;
+        dispatches = (d0, rec.dispatch_count());
+        // A training step reads back one scalar (the loss); read one gradient value instead.
+        rec.read_binding(net.grads.slice(0, 1));
+        engine.submit(rec)?;
+        Ok(())
+    })?;
+
+    // Per-kernel breakdown of one training step from timestamps.
+    let mut breakdown: BTreeMap<&'static str, (f64, usize)> = BTreeMap::new();
+    let mut gpu_total = None;
+    if engine.has_timestamps() {
+        let mut rec = engine.recording("bench.train.profile");
+        rec.set_profile(true);
+        net.forward(engine, &mut rec, &x, &st).map_err(to_gpu)?;
+        net.backward_object(engine, &mut rec, &st, &dobj)
+            .map_err(to_gpu)?;
+        net.adam_step(engine, &mut rec).map_err(to_gpu)?;
+        let out = engine.submit(rec)?;
+        for (name, ns) in &out.kernel_times_ns {
+            let e = breakdown.entry(name).or_default();
+            e.0 += ns;
+            e.1 += 1;
+        }
+        gpu_total = out.gpu_time_ns;
+    }
+
+    // CPU twin (f64) on `cpu_batch` patterns.
+    let cb = a.cpu_batch.max(1);
+    let layout = net.layout.clone();
+    let p64: Vec<f64> = engine
+        .read(&net.params)?
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
+    let x64: Vec<f64> = signal(cb * c * n * n, 1)
+        .iter()
+        .map(|v| v.abs() as f64)
+        .collect();
+    let cpu_opts = BenchOpts {
+        repeats: opts.repeats.min(3),
+        warmup: 0,
+        ..opts.clone()
+    };
+    let cpu_fwd = time_cpu(&cpu_opts, || {
+        std::hint::black_box(net_cpu::forward(&layout, &p64, &x64, cb));
+    });
+    let d64 = vec![num_complex::Complex64::new(1e-3, -1e-3); cb * c * n * n];
+    let cpu_train = time_cpu(&cpu_opts, || {
+        let acts = net_cpu::forward(&layout, &p64, &x64, cb);
+        std::hint::black_box(net_cpu::backward_object(&layout, &p64, &acts, &d64));
+    });
+
+    let per_s = |count: usize, t: &Timing| count as f64 / (t.median_ns * 1e-9);
+    let rows = vec![
+        Row {
+            name: "net.forward".into(),
+            shape: format!("N{n} C{c} b{b}"),
+            gpu: fwd,
+            cpu: None,
+            bytes: 0.0,
+            dispatches: dispatches.0,
+            extra: vec![
+                ("patterns/s".into(), per_s(b, &fwd)),
+                ("GFLOP/s".into(), gflops(macs, &fwd)),
+                ("cpu_f64_patterns/s".into(), per_s(cb, &cpu_fwd)),
+            ],
+        },
+        Row {
+            name: "net.train".into(),
+            shape: format!("N{n} C{c} b{b}"),
+            gpu: train,
+            cpu: None,
+            bytes: 0.0,
+            dispatches: dispatches.1,
+            extra: vec![
+                ("patterns/s".into(), per_s(b, &train)),
+                ("GFLOP/s(3x fwd)".into(), gflops(3.0 * macs, &train)),
+                ("cpu_f64_patterns/s".into(), per_s(cb, &cpu_train)),
+            ],
+        },
+    ];
+    report(engine, opts, &rows);
+    if !breakdown.is_empty() {
+        let sum: f64 = breakdown.values().map(|v| v.0).sum();
+        println!(
+            "training step, GPU timestamps: span {:.1} ms, kernels {:.1} ms, {} dispatches",
+            gpu_total.unwrap_or(0.0) * 1e-6,
+            sum * 1e-6,
+            breakdown.values().map(|v| v.1).sum::<usize>()
+        );
+        let mut v: Vec<_> = breakdown.into_iter().collect();
+        v.sort_by(|a, b| b.1.0.total_cmp(&a.1.0));
+        for (name, (ns, count)) in v {
+            println!(
+                "  {:<20} {:>9.2} ms {:>5.1} %  {:>3} dispatches",
+                name,
+                ns * 1e-6,
+                100.0 * ns / sum,
+                count
+            );
+        }
+    }
+    Ok(())
+}
