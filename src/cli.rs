@@ -32,6 +32,8 @@ pub enum Command {
     Config(crate::cli_config::ConfigCommand),
     /// Compare a reconstruction with the ground truth: registration, MAE, MSE, PSNR, SSIM, FRC.
     Evaluate(EvaluateArgs),
+    /// Simulate a PtychoPINN dataset (synthetic object or one from a file) on the GPU.
+    Simulate(crate::simulate::cli::SimulateArgs),
 }
 
 /// `ptycho evaluate`.
@@ -98,6 +100,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Devices(a) => devices(cli.accelerator.unwrap_or_default(), &a),
         Command::Config(c) => Ok(crate::cli_config::run(&c, cli.accelerator)?),
+        Command::Simulate(a) => {
+            let engine = open_engine(cli.accelerator.unwrap_or_default())?;
+            eprintln!("ptycho: using {}", engine.describe());
+            for p in crate::simulate::cli::run(&engine, &a)? {
+                println!("wrote {}", p.display());
+            }
+            Ok(())
+        }
         Command::Evaluate(a) => {
             let output = a
                 .output

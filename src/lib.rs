@@ -26,4 +26,5 @@ pub mod nn;
 pub mod physics;
 pub mod plot;
 pub mod rng;
+pub mod simulate;
 pub mod train;

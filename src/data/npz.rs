@@ -494,3 +494,63 @@ pub fn write_dataset(path: &Path, d: &Dataset) -> Result<(), DataError> {
         message: e.to_string(),
     })
 }
+
+/// Positions (x, y) read from a file, if it has them.
+pub type Positions = Option<(Vec<f64>, Vec<f64>)>;
+
+/// Reads what `ptycho simulate --input` needs: `objectGuess`, `probeGuess` and, if present,
+/// `xcoords`/`ycoords`. Returns (object, (H, W), probe, positions).
+pub fn read_sim_input(
+    path: &Path,
+) -> Result<(Vec<Complex32>, (usize, usize), Vec<Complex32>, Positions), DataError> {
+    let mut r = Reader::open(path)?;
+    let o = r.complex("objectGuess")?;
+    if o.ndim() != 2 {
+        return Err(r.key_err(
+            "objectGuess",
+            format!("expected shape (H, W), got {}", shape(&o)),
+        ));
+    }
+    r.check_finite_complex("objectGuess", &o)?;
+    let p = r.complex("probeGuess")?;
+    let n = p.shape().first().copied().unwrap_or(0);
+    if p.ndim() != 2 || p.shape()[1] != n || !n.is_power_of_two() || n < 8 {
+        return Err(r.key_err(
+            "probeGuess",
+            format!(
+                "expected a square power-of-two shape (N, N), got {}",
+                shape(&p)
+            ),
+        ));
+    }
+    r.check_finite_complex("probeGuess", &p)?;
+    let (h, w) = (o.shape()[0], o.shape()[1]);
+    let pos = if r.has("xcoords") && r.has("ycoords") {
+        let (xs, ys) = (r.real("xcoords")?, r.real("ycoords")?);
+        if xs.len() != ys.len() {
+            return Err(r.key_err(
+                "ycoords",
+                format!("has {} positions but xcoords has {}", ys.len(), xs.len()),
+            ));
+        }
+        r.check_finite_real("xcoords", &xs)?;
+        r.check_finite_real("ycoords", &ys)?;
+        for (i, (&x, &y)) in xs.iter().zip(ys.iter()).enumerate() {
+            if x < 0.0 || y < 0.0 || x > w as f64 || y > h as f64 {
+                return Err(r.key_err(
+                    "xcoords",
+                    format!("position {i} (x {x}, y {y}) lies outside the {w}×{h} object"),
+                ));
+            }
+        }
+        Some((xs.iter().copied().collect(), ys.iter().copied().collect()))
+    } else {
+        None
+    };
+    let c32 = |a: &ArrayD<Complex64>| {
+        a.iter()
+            .map(|z| Complex32::new(z.re as f32, z.im as f32))
+            .collect::<Vec<_>>()
+    };
+    Ok((c32(&o), (h, w), c32(&p), pos))
+}
