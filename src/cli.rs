@@ -34,6 +34,25 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Simulate a PtychoPINN dataset (synthetic object or one from a file) on the GPU.
     Simulate(crate::simulate::cli::SimulateArgs),
+    /// Stitch complex patches at their scan positions into one object.
+    Stitch(StitchArgs),
+}
+
+/// `ptycho stitch`.
+#[derive(Debug, Args)]
+pub struct StitchArgs {
+    /// NPZ with the patches and `xcoords`, `ycoords`.
+    #[arg(long, value_name = "NPZ")]
+    pub input: std::path::PathBuf,
+    /// Output NPZ (`object`, `amplitude`, `phase`, `origin_xy`, positions).
+    #[arg(long, value_name = "NPZ")]
+    pub output: std::path::PathBuf,
+    /// Key of the (M, N, N) complex patches.
+    #[arg(long, default_value = "ground_truth_patches")]
+    pub key: String,
+    /// Central pixels of each patch used.
+    #[arg(long, default_value_t = 20)]
+    pub crop: usize,
 }
 
 /// `ptycho evaluate`.
@@ -106,6 +125,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             for p in crate::simulate::cli::run(&engine, &a)? {
                 println!("wrote {}", p.display());
             }
+            Ok(())
+        }
+        Command::Stitch(a) => {
+            let (patches, n, xs, ys) = crate::data::npz::read_patches(&a.input, &a.key)?;
+            if a.crop == 0 || a.crop > n {
+                anyhow::bail!("--crop {}: must be in 1..={n} (the patch size)", a.crop);
+            }
+            let s = crate::stitch::stitch(&patches, n, &xs, &ys, a.crop);
+            crate::data::npz::write_reconstruction(&a.output, &s, &xs, &ys)?;
+            println!(
+                "wrote {} ({}×{} px, origin x {:.2}, y {:.2})",
+                a.output.display(),
+                s.w,
+                s.h,
+                s.origin_xy[0],
+                s.origin_xy[1]
+            );
             Ok(())
         }
         Command::Evaluate(a) => {

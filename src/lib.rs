@@ -27,4 +27,5 @@ pub mod physics;
 pub mod plot;
 pub mod rng;
 pub mod simulate;
+pub mod stitch;
 pub mod train;

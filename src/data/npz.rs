@@ -554,3 +554,76 @@ pub fn read_sim_input(
     };
     Ok((c32(&o), (h, w), c32(&p), pos))
 }
+
+/// Reads complex patches (M, N, N) under `key` with their `xcoords`/`ycoords`.
+pub fn read_patches(
+    path: &Path,
+    key: &str,
+) -> Result<(Vec<Complex32>, usize, Vec<f64>, Vec<f64>), DataError> {
+    let mut r = Reader::open(path)?;
+    let (xs, ys) = (r.real("xcoords")?, r.real("ycoords")?);
+    if xs.len() != ys.len() || xs.ndim() != 1 {
+        return Err(r.key_err(
+            "ycoords",
+            format!("has {} positions but xcoords has {}", ys.len(), xs.len()),
+        ));
+    }
+    r.check_finite_real("xcoords", &xs)?;
+    r.check_finite_real("ycoords", &ys)?;
+    let p = r.complex(key)?;
+    let s = p.shape().to_vec();
+    if s.len() != 3 || s[0] != xs.len() || s[1] != s[2] {
+        return Err(r.key_err(
+            key,
+            format!(
+                "expected shape ({}, N, N) to match the positions, got {}",
+                xs.len(),
+                shape(&p)
+            ),
+        ));
+    }
+    r.check_finite_complex(key, &p)?;
+    Ok((
+        p.iter()
+            .map(|z| Complex32::new(z.re as f32, z.im as f32))
+            .collect(),
+        s[1],
+        xs.iter().copied().collect(),
+        ys.iter().copied().collect(),
+    ))
+}
+
+/// Writes a stitched object: `object` (c64), `amplitude`, `phase` (f32), `origin_xy`, and the
+/// positions used.
+pub fn write_reconstruction(
+    path: &Path,
+    s: &crate::stitch::Stitched,
+    xs: &[f64],
+    ys: &[f64],
+) -> Result<(), DataError> {
+    fsutil::write_atomic(path, |w| -> std::io::Result<()> {
+        let mut zip = zip::ZipWriter::new(w);
+        add(&mut zip, "object", &[s.h, s.w], s.object.clone())?;
+        add(
+            &mut zip,
+            "amplitude",
+            &[s.h, s.w],
+            s.object.iter().map(|z| z.norm()).collect::<Vec<f32>>(),
+        )?;
+        add(
+            &mut zip,
+            "phase",
+            &[s.h, s.w],
+            s.object.iter().map(|z| z.arg()).collect::<Vec<f32>>(),
+        )?;
+        add(&mut zip, "origin_xy", &[2], s.origin_xy.to_vec())?;
+        add(&mut zip, "xcoords", &[xs.len()], xs.to_vec())?;
+        add(&mut zip, "ycoords", &[ys.len()], ys.to_vec())?;
+        zip.finish().map_err(std::io::Error::other)?;
+        Ok(())
+    })
+    .map_err(|e| DataError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}

@@ -213,12 +213,48 @@ pub fn register(reference: &Image, moving: &Image) -> (f64, f64) {
         Image::new(h, w, g)
     };
     let (gy, gx) = (grad(true), grad(false));
-    // Unknowns p = (sy, sx, gain, offset) of reference(x) ≈ gain·moving(x − s) + offset: the
-    // gain and offset absorb the intensity differences the shift must not explain.
-    let (mut gain, mut offset) = (1.0f64, 0.0f64);
+    // Gauss–Newton on the shift with the gain and offset of reference ≈ gain·moving(x − s) +
+    // offset solved in closed form at every step (they absorb intensity differences the shift
+    // must not explain), and a backtracking line search so the cost never increases.
+    let fit = |sy: f64, sx: f64| -> Option<(f64, f64, f64)> {
+        let (mut n, mut sm, mut sr, mut smm, mut smr) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for r in 0..h {
+            for c in 0..w {
+                if let Some(m) = sample(moving, r as f64 - sy, c as f64 - sx) {
+                    let v = reference.at(r, c);
+                    n += 1.0;
+                    sm += m;
+                    sr += v;
+                    smm += m * m;
+                    smr += m * v;
+                }
+            }
+        }
+        if n < 16.0 {
+            return None;
+        }
+        let var = smm - sm * sm / n;
+        let gain = if var > 1e-300 {
+            (smr - sm * sr / n) / var
+        } else {
+            0.0
+        };
+        let offset = (sr - gain * sm) / n;
+        let mut cost = 0.0;
+        for r in 0..h {
+            for c in 0..w {
+                if let Some(m) = sample(moving, r as f64 - sy, c as f64 - sx) {
+                    cost += (gain * m + offset - reference.at(r, c)).powi(2);
+                }
+            }
+        }
+        Some((gain, offset, cost / n))
+    };
+    let Some((mut gain, mut offset, mut cost)) = fit(sy, sx) else {
+        return (sy, sx);
+    };
     for _ in 0..50 {
-        let mut ata = [[0f64; 4]; 4];
-        let mut atb = [0f64; 4];
+        let (mut a11, mut a12, mut a22, mut b1, mut b2) = (0.0, 0.0, 0.0, 0.0, 0.0);
         for r in 0..h {
             for c in 0..w {
                 let (y, x) = (r as f64 - sy, c as f64 - sx);
@@ -228,53 +264,40 @@ pub fn register(reference: &Image, moving: &Image) -> (f64, f64) {
                     continue;
                 };
                 // d/ds [gain·moving(x − s)] = −gain·∇moving.
-                let j = [-gain * gyv, -gain * gxv, m, 1.0];
+                let (jy, jx) = (-gain * gyv, -gain * gxv);
                 let e = gain * m + offset - reference.at(r, c);
-                for p in 0..4 {
-                    atb[p] += j[p] * e;
-                    for q in 0..4 {
-                        ata[p][q] += j[p] * j[q];
-                    }
-                }
+                a11 += jy * jy;
+                a12 += jy * jx;
+                a22 += jx * jx;
+                b1 += jy * e;
+                b2 += jx * e;
             }
         }
-        let Some(d) = solve4(ata, atb) else { break };
-        sy -= d[0].clamp(-1.0, 1.0);
-        sx -= d[1].clamp(-1.0, 1.0);
-        gain -= d[2];
-        offset -= d[3];
-        if d[0].abs().max(d[1].abs()) < 1e-5 {
+        let det = a11 * a22 - a12 * a12;
+        if det.abs() < 1e-300 {
+            break;
+        }
+        let mut dy = ((a22 * b1 - a12 * b2) / det).clamp(-0.5, 0.5);
+        let mut dx = ((a11 * b2 - a12 * b1) / det).clamp(-0.5, 0.5);
+        let mut accepted = false;
+        for _ in 0..8 {
+            if let Some((g, o, c)) = fit(sy - dy, sx - dx)
+                && c <= cost
+            {
+                sy -= dy;
+                sx -= dx;
+                (gain, offset, cost) = (g, o, c);
+                accepted = true;
+                break;
+            }
+            dy *= 0.5;
+            dx *= 0.5;
+        }
+        if !accepted || dy.abs().max(dx.abs()) < 1e-5 {
             break;
         }
     }
     (sy, sx)
-}
-
-/// Solves a 4×4 linear system by Gaussian elimination with partial pivoting.
-fn solve4(mut a: [[f64; 4]; 4], mut b: [f64; 4]) -> Option<[f64; 4]> {
-    for col in 0..4 {
-        let piv = (col..4).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
-        if a[piv][col].abs() < 1e-300 {
-            return None;
-        }
-        a.swap(col, piv);
-        b.swap(col, piv);
-        for row in 0..4 {
-            if row != col {
-                let f = a[row][col] / a[col][col];
-                for k in 0..4 {
-                    a[row][k] -= f * a[col][k];
-                }
-                b[row] -= f * b[col];
-            }
-        }
-    }
-    Some([
-        b[0] / a[0][0],
-        b[1] / a[1][1],
-        b[2] / a[2][2],
-        b[3] / a[3][3],
-    ])
 }
 
 /// Moves the content of a complex image by `(dy, dx)` with bicubic interpolation of the real and
