@@ -185,3 +185,26 @@ fn sum_chunked_over_binding_limit() {
     let tree = cpu::reduce_sum_tree(&x, n);
     assert_eq!(got, tree);
 }
+
+#[test]
+fn axpy_accumulates_like_its_twin() {
+    let Some(engine) = gpu_or_skip() else { return };
+    let mut rng = Rng::new(77);
+    let (x1, x2) = (rng.reals(1001), rng.reals(1001));
+    let op = ptycho::linalg::Axpy::new(&engine).unwrap();
+    let gx1 = engine.upload("x1", &x1).unwrap();
+    let gx2 = engine.upload("x2", &x2).unwrap();
+    let y = engine.upload("acc", &vec![f32::NAN; 1001]).unwrap();
+    let mut rec = engine.recording("axpy");
+    op.record(&engine, &mut rec, 0.5, &gx1, 0.0, &y).unwrap(); // overwrites the NaNs
+    op.record(&engine, &mut rec, 0.5, &gx2, 1.0, &y).unwrap();
+    let id = rec.read(&y);
+    let got: Vec<f32> = engine.submit(rec).unwrap().get(id);
+    let want = cpu::axpy(
+        0.5,
+        &x2,
+        1.0,
+        &cpu::axpy(0.5, &x1, 0.0, &vec![f32::NAN; 1001]),
+    );
+    assert_eq!(got, want);
+}

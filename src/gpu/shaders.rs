@@ -36,6 +36,7 @@ macro_rules! shader_table {
 pub static KERNELS: &[ShaderFile] = shader_table! {
     "cmul" => "linalg/cmul.wgsl",
     "reduce_sum" => "linalg/reduce_sum.wgsl",
+    "axpy" => "linalg/axpy.wgsl",
     "fft_lines" => "fft/fft_lines.wgsl",
     "fft_stage" => "fft/fft_stage.wgsl",
     "amp_loss" => "physics/amp_loss.wgsl",
@@ -219,6 +220,7 @@ pub fn params_twins() -> Vec<ParamsTwin> {
     vec![
         twin!("cmul", "Params", crate::linalg::CmulParams),
         twin!("reduce_sum", "Params", crate::linalg::ReduceParams),
+        twin!("axpy", "Params", crate::linalg::AxpyParams),
         twin!("fft_lines", "Params", crate::fft::LinesParams),
         twin!("fft_stage", "Params", crate::fft::StageParams),
         twin!("amp_loss", "Params", crate::physics::AmpLossParams),

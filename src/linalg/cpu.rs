@@ -73,3 +73,17 @@ pub fn reduce_sum_tree(x: &[f32], n: usize) -> Vec<f32> {
         }
     }
 }
+
+/// Twin of `axpy.wgsl`: `y = β·y + α·x` (β = 0 overwrites).
+pub fn axpy(alpha: f32, x: &[f32], beta: f32, y: &[f32]) -> Vec<f32> {
+    x.iter()
+        .zip(y)
+        .map(|(&a, &b)| {
+            if beta != 0.0 {
+                alpha * a + beta * b
+            } else {
+                alpha * a
+            }
+        })
+        .collect()
+}

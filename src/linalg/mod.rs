@@ -313,3 +313,61 @@ impl SegmentedSum {
         Ok(engine.submit(rec)?.get(id))
     }
 }
+
+/// Params of `shaders/linalg/axpy.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct AxpyParams {
+    /// Elements.
+    pub count: u32,
+    /// α.
+    pub alpha: f32,
+    /// β (0 overwrites y).
+    pub beta: f32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+/// `y = β·y + α·x` (gradient accumulation).
+#[derive(Clone, Debug)]
+pub struct Axpy {
+    kernel: Kernel,
+}
+
+impl Axpy {
+    /// Builds the pipeline.
+    pub fn new(engine: &Engine) -> Result<Self> {
+        Ok(Axpy {
+            kernel: engine.kernel("axpy", &[("WG", 256.0)])?,
+        })
+    }
+
+    /// Records `y = beta·y + alpha·x`.
+    pub fn record(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        alpha: f32,
+        x: &GpuBuffer<f32>,
+        beta: f32,
+        y: &GpuBuffer<f32>,
+    ) -> Result<()> {
+        if x.len() != y.len() {
+            return Err(GpuError::BufferLength {
+                what: "axpy".into(),
+                label: y.label().into(),
+                got: y.len(),
+                expected: x.len(),
+            });
+        }
+        let p = AxpyParams {
+            count: x.len() as u32,
+            alpha,
+            beta,
+            _pad: 0,
+        };
+        let groups = engine.grid((x.len() as u64).div_ceil(256))?;
+        rec.dispatch(&self.kernel, &p, &[x.binding(), y.binding()], groups);
+        Ok(())
+    }
+}

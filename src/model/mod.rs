@@ -138,6 +138,49 @@ impl Network {
         })
     }
 
+    /// The optimiser state (parameters, Adam moments, step) read back for a checkpoint.
+    pub fn optimizer_state(
+        &self,
+        engine: &Engine,
+    ) -> ModelResult<(Vec<f32>, Vec<f32>, Vec<f32>, u64)> {
+        Ok((
+            engine.read(&self.params)?,
+            engine.read(&self.m)?,
+            engine.read(&self.v)?,
+            self.step,
+        ))
+    }
+
+    /// Restores the optimiser state saved by [`Self::optimizer_state`].
+    pub fn restore_optimizer(
+        &mut self,
+        engine: &Engine,
+        params: &[f32],
+        m: &[f32],
+        v: &[f32],
+        step: u64,
+    ) -> ModelResult<()> {
+        let n = self.layout.params;
+        for (what, len) in [
+            ("parameters", params.len()),
+            ("Adam m", m.len()),
+            ("Adam v", v.len()),
+        ] {
+            if len != n {
+                return Err(ModelError::Shape {
+                    what: format!("checkpoint {what}"),
+                    got: vec![len],
+                    expected: vec![n],
+                });
+            }
+        }
+        engine.write(&self.params, 0, params)?;
+        engine.write(&self.m, 0, m)?;
+        engine.write(&self.v, 0, v)?;
+        self.step = step;
+        Ok(())
+    }
+
     /// Loads weights from an NPZ file written by [`Network::save`].
     pub fn load(engine: &Engine, cfg: &NetConfig, path: &Path) -> ModelResult<Network> {
         let layout = Layout::new(cfg)?;
