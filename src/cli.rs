@@ -36,6 +36,12 @@ pub enum Command {
     Simulate(crate::simulate::cli::SimulateArgs),
     /// Stitch complex patches at their scan positions into one object.
     Stitch(StitchArgs),
+    /// Train the PtychoPINN network on diffraction data (unsupervised, physics in the loss).
+    Train(crate::cli_run::TrainArgs),
+    /// Reconstruct an object from diffraction data with a trained model.
+    Infer(crate::cli_run::InferArgs),
+    /// The whole pipeline on a small built-in lines dataset: simulate → train → infer → evaluate.
+    Demo(crate::cli_run::DemoArgs),
 }
 
 /// `ptycho stitch`.
@@ -127,6 +133,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Train(a) => crate::cli_run::run_train(&a, cli.accelerator),
+        Command::Infer(a) => crate::cli_run::run_infer(&a, cli.accelerator),
+        Command::Demo(a) => crate::cli_run::run_demo(&a, cli.accelerator),
         Command::Stitch(a) => {
             let (patches, n, xs, ys) = crate::data::npz::read_patches(&a.input, &a.key)?;
             if a.crop == 0 || a.crop > n {

@@ -14,6 +14,7 @@
 pub mod bench;
 pub mod cli;
 pub mod cli_config;
+pub mod cli_run;
 pub mod config;
 pub mod data;
 pub mod eval;

@@ -419,7 +419,7 @@ pub fn read_dataset(path: &Path) -> Result<Dataset, DataError> {
 }
 
 /// Appends `key.npy` holding `data` with `shape` to the archive.
-fn add<W: Write + Seek, T: ndarray_npy::WritableElement>(
+pub fn add<W: Write + Seek, T: ndarray_npy::WritableElement>(
     zip: &mut zip::ZipWriter<W>,
     key: &str,
     shape: &[usize],
@@ -437,9 +437,18 @@ fn add<W: Write + Seek, T: ndarray_npy::WritableElement>(
 
 /// Appends `_metadata` as a 0-d `<U…` array holding `json` (what numpy's savez writes).
 fn add_metadata<W: Write + Seek>(zip: &mut zip::ZipWriter<W>, json: &str) -> std::io::Result<()> {
+    add_string(zip, "_metadata", json)
+}
+
+/// Appends `key.npy` as a 0-d `<U…` (numpy str) array holding `json`.
+pub fn add_string<W: Write + Seek>(
+    zip: &mut zip::ZipWriter<W>,
+    key: &str,
+    json: &str,
+) -> std::io::Result<()> {
     let opts =
         zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    zip.start_file("_metadata.npy", opts)
+    zip.start_file(format!("{key}.npy"), opts)
         .map_err(std::io::Error::other)?;
     let n = json.chars().count().max(1);
     let dtype = npyz::DType::Plain(format!("<U{n}").parse().map_err(std::io::Error::other)?);

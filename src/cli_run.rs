@@ -1,0 +1,277 @@
+//! `ptycho train`, `ptycho infer` and `ptycho demo`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use crate::cli_config::{ConfigFlags, ExecFlags};
+use crate::config::{self, Resolved};
+use crate::gpu::{Accelerator, Engine, EngineOptions};
+use crate::train::infer::{InferOptions, infer};
+use crate::train::trainer::{TrainOptions, train};
+
+/// `ptycho train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training data (PtychoPINN NPZ).
+    #[arg(long, value_name = "NPZ", required_unless_present = "resume")]
+    pub train_data: Option<PathBuf>,
+    /// Separate validation data (instead of holding out `validation_split` of the groups).
+    #[arg(long, value_name = "NPZ")]
+    pub test_data: Option<PathBuf>,
+    /// Run directory (model bundle, checkpoints, metrics.csv, config.toml).
+    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    pub output_dir: Option<PathBuf>,
+    /// Continue the run in DIR from its last checkpoint (uses DIR/config.toml unless --config).
+    #[arg(long, value_name = "DIR", conflicts_with = "output_dir")]
+    pub resume: Option<PathBuf>,
+    /// Replace an existing output directory.
+    #[arg(long)]
+    pub overwrite: bool,
+    #[command(flatten)]
+    #[allow(missing_docs, reason = "flattened")]
+    pub flags: ConfigFlags,
+}
+
+/// `ptycho infer`.
+#[derive(Debug, Args)]
+pub struct InferArgs {
+    /// Run directory written by `ptycho train`.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Data to reconstruct (PtychoPINN NPZ).
+    #[arg(long, value_name = "NPZ")]
+    pub test_data: PathBuf,
+    /// Output directory (reconstruction.npz, amplitude.png, phase.png, product.npz).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: PathBuf,
+    /// Replace an existing output directory.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Central pixels of each patch used in stitching.
+    #[arg(long)]
+    pub stitch_crop: Option<usize>,
+    /// Object pixel size in metres for the Ptychodus product.
+    #[arg(long)]
+    pub pixel_size_m: Option<f64>,
+    #[command(flatten)]
+    #[allow(missing_docs, reason = "flattened")]
+    pub exec: ExecFlags,
+}
+
+/// `ptycho demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the demo writes its data, run and reconstruction.
+    #[arg(long, value_name = "DIR", default_value = "ptycho-demo")]
+    pub output_dir: PathBuf,
+    /// Training epochs.
+    #[arg(long, default_value_t = 8)]
+    pub epochs: usize,
+    /// Training patterns.
+    #[arg(long, default_value_t = 512)]
+    pub n_images: usize,
+    /// Replace an existing demo directory.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+fn engine_for(accel: Accelerator) -> anyhow::Result<Engine> {
+    let e = Engine::new(&EngineOptions {
+        accelerator: accel,
+        ..Default::default()
+    })?;
+    eprintln!("ptycho: using {}", e.describe());
+    Ok(e)
+}
+
+fn report_train(dir: &Path, s: &crate::train::trainer::TrainSummary) {
+    println!(
+        "trained {} epochs: train loss {:.6}, val loss {:.6}, {:.1} patterns/s; peak GPU memory {}{}{}",
+        s.epochs,
+        s.train_loss,
+        s.val_loss,
+        s.patterns_per_second,
+        crate::cli::human_bytes(s.peak_gpu_bytes),
+        if s.early_stopped { " (early stop)" } else { "" },
+        if s.interrupted {
+            " (interrupted: resume with --resume)"
+        } else {
+            ""
+        }
+    );
+    println!("run directory: {}", dir.display());
+}
+
+/// Runs `ptycho train`.
+pub fn run_train(a: &TrainArgs, accel: Option<Accelerator>) -> anyhow::Result<()> {
+    let mut flags = a.flags.clone();
+    let (dir, resume) = match (&a.resume, &a.output_dir) {
+        (Some(d), _) => {
+            if flags.config.is_none() {
+                flags.config = Some(d.join("config.toml"));
+            }
+            (d.clone(), true)
+        }
+        (None, Some(d)) => (d.clone(), false),
+        (None, None) => anyhow::bail!("--output-dir is required"),
+    };
+    let resolved = flags.resolve(accel)?;
+    let train_data = match &a.train_data {
+        Some(p) => p.clone(),
+        None => anyhow::bail!("--resume needs --train-data (the same data the run started with)"),
+    };
+    let engine = engine_for(resolved.config.execution.accelerator)?;
+    let opts = TrainOptions {
+        train_data,
+        test_data: a.test_data.clone(),
+        output_dir: dir.clone(),
+        resume,
+        overwrite: a.overwrite,
+    };
+    let s = train(&engine, &resolved, &opts)?;
+    report_train(&dir, &s);
+    Ok(())
+}
+
+fn infer_resolved(
+    model: &Path,
+    stitch_crop: Option<usize>,
+    pixel: Option<f64>,
+    exec: &ExecFlags,
+    accel: Option<Accelerator>,
+) -> anyhow::Result<Resolved> {
+    let mut o = exec.overrides(accel);
+    if let Some(c) = stitch_crop {
+        o.push(("inference.stitch_crop", toml::Value::Integer(c as i64)));
+    }
+    if let Some(p) = pixel {
+        o.push(("inference.pixel_size_m", toml::Value::Float(p)));
+    }
+    let cfg = model.join("config.toml");
+    if !cfg.is_file() {
+        anyhow::bail!(
+            "--model {}: no config.toml there; is it a ptycho run directory?",
+            model.display()
+        );
+    }
+    Ok(config::resolve(Some(&cfg), &o)?)
+}
+
+/// Runs `ptycho infer`.
+pub fn run_infer(a: &InferArgs, accel: Option<Accelerator>) -> anyhow::Result<()> {
+    let resolved = infer_resolved(&a.model, a.stitch_crop, a.pixel_size_m, &a.exec, accel)?;
+    let engine = engine_for(resolved.config.execution.accelerator)?;
+    let s = infer(
+        &engine,
+        &resolved,
+        &InferOptions {
+            model_dir: a.model.clone(),
+            test_data: a.test_data.clone(),
+            output_dir: a.output_dir.clone(),
+            overwrite: a.overwrite,
+        },
+    )?;
+    println!(
+        "inferred {} patterns at {:.1} patterns/s; stitched {}×{} px; peak GPU memory {}",
+        s.patterns,
+        s.patterns_per_second,
+        s.size_wh.0,
+        s.size_wh.1,
+        crate::cli::human_bytes(s.peak_gpu_bytes)
+    );
+    println!(
+        "wrote {}/reconstruction.npz, amplitude.png, phase.png, product.npz",
+        a.output_dir.display()
+    );
+    Ok(())
+}
+
+/// Runs `ptycho demo`: simulate → train → infer → evaluate on a small lines dataset.
+pub fn run_demo(a: &DemoArgs, accel: Option<Accelerator>) -> anyhow::Result<()> {
+    let dir = &a.output_dir;
+    crate::train::run::prepare_dir(dir, "demo", a.overwrite)?;
+    let engine = engine_for(accel.unwrap_or_default())?;
+    let t0 = std::time::Instant::now();
+    let sim = |out: &str, seed: u64, count: usize| -> anyhow::Result<()> {
+        let args = crate::simulate::cli::SimulateArgs {
+            output: Some(dir.join(out)),
+            output_train: None,
+            output_test: None,
+            split: None,
+            input: None,
+            n: 64,
+            object: crate::simulate::cli::ObjectKind::Lines,
+            object_size: 128,
+            with_phase: true,
+            scan: crate::simulate::ScanKind::Random,
+            n_images: count,
+            step: 4.0,
+            buffer: None,
+            nphotons: 1e9,
+            seed,
+            no_noise: false,
+            preview: true,
+        };
+        crate::simulate::cli::run(&engine, &args)?;
+        Ok(())
+    };
+    println!(
+        "[1/4] simulating lines objects (train: {} patterns, test: separate object)",
+        a.n_images
+    );
+    sim("train.npz", 1, a.n_images)?;
+    sim("test.npz", 2, 256)?;
+    println!("[2/4] training ({} epochs)", a.epochs);
+    let mut flags = ConfigFlags {
+        epochs: Some(a.epochs),
+        ..Default::default()
+    };
+    flags.early_stop_patience = Some(0);
+    let resolved = flags.resolve(accel)?;
+    let run_dir = dir.join("run");
+    let s = train(
+        &engine,
+        &resolved,
+        &TrainOptions {
+            train_data: dir.join("train.npz"),
+            test_data: None,
+            output_dir: run_dir.clone(),
+            resume: false,
+            overwrite: true,
+        },
+    )?;
+    report_train(&run_dir, &s);
+    println!("[3/4] inferring the test object");
+    let out = dir.join("out");
+    let resolved = infer_resolved(&run_dir, None, None, &ExecFlags::default(), accel)?;
+    let i = infer(
+        &engine,
+        &resolved,
+        &InferOptions {
+            model_dir: run_dir.clone(),
+            test_data: dir.join("test.npz"),
+            output_dir: out.clone(),
+            overwrite: true,
+        },
+    )?;
+    println!(
+        "inferred {} patterns at {:.1} patterns/s",
+        i.patterns, i.patterns_per_second
+    );
+    println!("[4/4] evaluating against the ground truth");
+    let m = crate::eval::files::evaluate_files(&crate::eval::files::EvalFiles {
+        reconstruction: out.join("reconstruction.npz"),
+        ground_truth: dir.join("test.npz"),
+        output: out.join("metrics.json"),
+        trim: 4,
+    })?;
+    println!("{}", crate::eval::files::table(&m));
+    println!(
+        "pictures: {0}/amplitude.png {0}/phase.png {0}/frc.png; ground truth preview: {1}/test.png; total {2:.0} s",
+        out.display(),
+        dir.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

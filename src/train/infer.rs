@@ -1,0 +1,176 @@
+//! `ptycho infer`: load a model bundle, predict every group's object patch in batches, stitch,
+//! and write reconstruction.npz, amplitude/phase PNGs and a Ptychodus product.
+
+use std::path::{Path, PathBuf};
+
+use num_complex::Complex32;
+
+use super::run;
+use super::trainer::{TrainError, Trainer, prepare};
+use crate::config::Resolved;
+use crate::data::npz;
+use crate::gpu::Engine;
+use crate::model::Network;
+use crate::stitch::{Stitched, stitch};
+
+/// Options of `ptycho infer`.
+#[derive(Clone, Debug)]
+pub struct InferOptions {
+    /// Run directory with the bundle.
+    pub model_dir: PathBuf,
+    /// Test NPZ.
+    pub test_data: PathBuf,
+    /// Output directory.
+    pub output_dir: PathBuf,
+    /// Replace an existing output directory.
+    pub overwrite: bool,
+}
+
+/// What inference produced.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InferSummary {
+    /// Patterns inferred.
+    pub patterns: usize,
+    /// Patterns per second (network forward, batched).
+    pub patterns_per_second: f64,
+    /// Stitched size (width, height).
+    pub size_wh: (usize, usize),
+    /// Peak GPU bytes.
+    pub peak_gpu_bytes: u64,
+}
+
+fn read_bundle(dir: &Path) -> Result<(Vec<Complex32>, f64), TrainError> {
+    let path = dir.join("bundle.npz");
+    let err = |e: String| TrainError::Io {
+        path: path.display().to_string(),
+        message: e,
+    };
+    let f = std::fs::File::open(&path).map_err(|e| {
+        err(format!(
+            "{e} (is {} a ptycho run directory?)",
+            dir.display()
+        ))
+    })?;
+    let mut z = ndarray_npy::NpzReader::new(f).map_err(|e| err(e.to_string()))?;
+    let probe = z
+        .by_name::<ndarray::OwnedRepr<Complex32>, ndarray::Ix2>("probe")
+        .map_err(|e| err(format!("key 'probe': {e}")))?;
+    let s = z
+        .by_name::<ndarray::OwnedRepr<f64>, ndarray::Ix0>("intensity_scale")
+        .map_err(|e| err(format!("key 'intensity_scale': {e}")))?;
+    Ok((probe.iter().copied().collect(), s.into_scalar()))
+}
+
+/// Runs `ptycho infer` with the configuration resolved from the bundle's config.toml.
+pub fn infer(
+    engine: &Engine,
+    resolved: &Resolved,
+    opts: &InferOptions,
+) -> Result<InferSummary, TrainError> {
+    let cfg = &resolved.config;
+    let (probe, _scale) = read_bundle(&opts.model_dir)?;
+    if probe.len() != cfg.data.n * cfg.data.n {
+        return Err(TrainError::Mismatch(format!(
+            "{}: bundle probe does not match data.n = {}",
+            opts.model_dir.display(),
+            cfg.data.n
+        )));
+    }
+    let set = prepare(&opts.test_data, cfg, 0)?;
+    run::prepare_dir(&opts.output_dir, "infer", opts.overwrite)?;
+    let mut t = Trainer::new(engine, cfg, &probe)?;
+    t.net = Network::load(
+        engine,
+        &super::prepare::net_config(cfg),
+        &opts.model_dir.join("model.npz"),
+    )?;
+    let idx: Vec<usize> = (0..set.groups.len()).collect();
+    let start = std::time::Instant::now();
+    let patches = t.predict(&set.x, &set.groups, &idx, cfg.inference_batch_size())?;
+    let rate = (idx.len() * set.groups.c) as f64 / start.elapsed().as_secs_f64().max(1e-9);
+    // Each member's patch sits at its own scan position.
+    let (xs, ys): (Vec<f64>, Vec<f64>) = set
+        .groups
+        .members
+        .iter()
+        .map(|&m| (set.data.xcoords[m], set.data.ycoords[m]))
+        .unzip();
+    let s = stitch(&patches, cfg.data.n, &xs, &ys, cfg.inference.stitch_crop);
+    let out = &opts.output_dir;
+    npz::write_reconstruction(&out.join("reconstruction.npz"), &s, &xs, &ys)?;
+    write_pictures(out, &s)?;
+    write_product(
+        &out.join("product.npz"),
+        &s,
+        &probe,
+        &xs,
+        &ys,
+        cfg.inference.pixel_size_m,
+        &opts.model_dir,
+    )?;
+    Ok(InferSummary {
+        patterns: idx.len() * set.groups.c,
+        patterns_per_second: rate,
+        size_wh: (s.w, s.h),
+        peak_gpu_bytes: engine.memory().peak_bytes,
+    })
+}
+
+/// amplitude.png and phase.png with colour bars.
+pub fn write_pictures(dir: &Path, s: &Stitched) -> Result<(), TrainError> {
+    for (name, v) in [
+        (
+            "amplitude.png",
+            s.object.iter().map(|z| z.norm() as f64).collect::<Vec<_>>(),
+        ),
+        (
+            "phase.png",
+            s.object.iter().map(|z| z.arg() as f64).collect(),
+        ),
+    ] {
+        let p = dir.join(name);
+        crate::plot::save_png(&crate::plot::colormap_with_bar(&v, s.h, s.w, None), &p).map_err(
+            |e| TrainError::Io {
+                path: p.display().to_string(),
+                message: e.to_string(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The Ptychodus 1.7 NPZ product (specs/data.md).
+fn write_product(
+    path: &Path,
+    s: &Stitched,
+    probe: &[Complex32],
+    xs: &[f64],
+    ys: &[f64],
+    px: f64,
+    model_dir: &Path,
+) -> Result<(), TrainError> {
+    let n = (probe.len() as f64).sqrt() as usize;
+    let m = xs.len();
+    let rows = run::read_metrics(&model_dir.join("metrics.csv")).unwrap_or_default();
+    crate::fsutil::write_atomic(path, |w| -> std::io::Result<()> {
+        let mut zip = zip::ZipWriter::new(w);
+        npz::add(&mut zip, "detector_object_distance_m", &[], vec![1.0f64])?;
+        npz::add(&mut zip, "photon_energy_eV", &[], vec![10000.0f64])?;
+        npz::add(&mut zip, "object", &[1, s.h, s.w], s.object.clone())?;
+        npz::add(&mut zip, "object_pixel_width_m", &[], vec![px])?;
+        npz::add(&mut zip, "object_pixel_height_m", &[], vec![px])?;
+        npz::add(&mut zip, "object_center_x_m", &[], vec![(s.origin_xy[0] + s.w as f64 / 2.0) * px])?;
+        npz::add(&mut zip, "object_center_y_m", &[], vec![(s.origin_xy[1] + s.h as f64 / 2.0) * px])?;
+        npz::add(&mut zip, "probe", &[1, n, n], probe.to_vec())?;
+        npz::add(&mut zip, "probe_position_indexes", &[m], (0..m as i64).collect::<Vec<_>>())?;
+        npz::add(&mut zip, "probe_position_x_m", &[m], xs.iter().map(|x| x * px).collect::<Vec<_>>())?;
+        npz::add(&mut zip, "probe_position_y_m", &[m], ys.iter().map(|y| y * px).collect::<Vec<_>>())?;
+        npz::add(&mut zip, "loss_epochs", &[rows.len()], rows.iter().map(|r| r.epoch as i64).collect::<Vec<_>>())?;
+        npz::add(&mut zip, "loss_values", &[rows.len()], rows.iter().map(|r| r.train_loss).collect::<Vec<_>>())?;
+        npz::add_string(&mut zip, "name", "ptycho reconstruction")?;
+        npz::add_string(&mut zip, "comments", "PtychoPINN-style reconstruction by ptycho (WGSL); distance and energy are placeholders")?;
+        zip.finish().map_err(std::io::Error::other)?;
+        Ok(())
+    })
+    .map_err(|e| TrainError::Io { path: path.display().to_string(), message: e.to_string() })
+}
