@@ -98,7 +98,8 @@ fn specs_cli_md_matches_clap() {
         }
         // Only commands that resolve a configuration (they take --config; the root's global
         // --accelerator too) map flags to fields.
-        let configurable = flags.contains("--config") || cmd == "ptycho";
+        // (`infer` resolves the model's config.toml plus its flags.)
+        let configurable = flags.contains("--config") || cmd == "ptycho" || cmd == "ptycho infer";
         for (flag, field) in rows {
             let want = if configurable {
                 ptycho::config::flag_key(flag).unwrap_or("—")

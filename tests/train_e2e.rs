@@ -1,0 +1,247 @@
+//! A tiny simulate → train → infer → evaluate run through the binary, resume after an
+//! interrupted schedule, and the bad-input rules of train/infer.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ptycho(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ptycho"))
+        .args(args)
+        .output()
+        .expect("run ptycho")
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ptycho-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn simulate(d: &Path) -> PathBuf {
+    let data = d.join("sim.npz");
+    ok(ptycho(&[
+        "simulate",
+        "--output",
+        s(&data),
+        "--n",
+        "16",
+        "--object-size",
+        "48",
+        "--n-images",
+        "40",
+        "--seed",
+        "3",
+    ]));
+    data
+}
+
+fn read_params(p: &Path) -> Vec<(String, Vec<f32>)> {
+    let mut npz = ndarray_npy::NpzReader::new(std::fs::File::open(p).unwrap()).unwrap();
+    let mut names = npz.names().unwrap();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let a = npz
+                .by_name::<ndarray::OwnedRepr<f32>, ndarray::IxDyn>(&n)
+                .unwrap();
+            (n, a.iter().copied().collect())
+        })
+        .collect()
+}
+
+#[test]
+fn tiny_train_infer_evaluate_and_resume() {
+    let Some(_) = common::gpu_or_skip() else {
+        return;
+    };
+    let d = dir("run");
+    let data = simulate(&d);
+    let common_flags = [
+        "--n",
+        "16",
+        "--batch-size",
+        "8",
+        "--seed",
+        "5",
+        "--stitch-crop",
+        "8",
+        "--quiet",
+    ];
+    // Two epochs straight.
+    let full = d.join("full");
+    let mut args = vec![
+        "train",
+        "--train-data",
+        s(&data),
+        "--output-dir",
+        s(&full),
+        "--epochs",
+        "2",
+    ];
+    args.extend(common_flags);
+    let out = ok(ptycho(&args));
+    assert!(
+        out.contains("trained 2 epochs") && out.contains("peak GPU memory"),
+        "{out}"
+    );
+    for f in [
+        "model.npz",
+        "bundle.npz",
+        "config.toml",
+        "metrics.csv",
+        "checkpoints/last.npz",
+        "ptycho-run.json",
+    ] {
+        assert!(full.join(f).is_file(), "{f} missing");
+    }
+    let metrics = std::fs::read_to_string(full.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 3, "{metrics}");
+    assert!(metrics.starts_with("epoch,train_loss,val_loss,lr,seconds"));
+
+    // One epoch, then resume to two: the same weights, bit for bit (deterministic kernels).
+    let part = d.join("part");
+    let mut args = vec![
+        "train",
+        "--train-data",
+        s(&data),
+        "--output-dir",
+        s(&part),
+        "--epochs",
+        "1",
+    ];
+    args.extend(common_flags);
+    ok(ptycho(&args));
+    let mut args = vec![
+        "train",
+        "--train-data",
+        s(&data),
+        "--resume",
+        s(&part),
+        "--epochs",
+        "2",
+    ];
+    args.extend(common_flags);
+    ok(ptycho(&args));
+    assert_eq!(
+        read_params(&full.join("model.npz")),
+        read_params(&part.join("model.npz")),
+        "resumed run differs"
+    );
+    assert_eq!(
+        std::fs::read_to_string(part.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+
+    // Refuse to overwrite a run; a foreign directory needs --overwrite.
+    let mut args = vec![
+        "train",
+        "--train-data",
+        s(&data),
+        "--output-dir",
+        s(&full),
+        "--epochs",
+        "1",
+    ];
+    args.extend(common_flags);
+    let out = ptycho(&args);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--resume"));
+
+    // Infer and evaluate.
+    let inf = d.join("inf");
+    let out = ok(ptycho(&[
+        "infer",
+        "--model",
+        s(&full),
+        "--test-data",
+        s(&data),
+        "--output-dir",
+        s(&inf),
+        "--inference-batch-size",
+        "7",
+    ]));
+    assert!(out.contains("inferred 40 patterns"), "{out}");
+    for f in [
+        "reconstruction.npz",
+        "amplitude.png",
+        "phase.png",
+        "product.npz",
+    ] {
+        assert!(inf.join(f).is_file(), "{f} missing");
+    }
+    let mut prod =
+        ndarray_npy::NpzReader::new(std::fs::File::open(inf.join("product.npz")).unwrap()).unwrap();
+    let names = prod.names().unwrap();
+    for k in [
+        "object",
+        "probe",
+        "photon_energy_eV",
+        "probe_position_x_m",
+        "object_center_x_m",
+    ] {
+        assert!(names.iter().any(|n| n == k), "product lacks {k}: {names:?}");
+    }
+    let pos = prod
+        .by_name::<ndarray::OwnedRepr<f64>, ndarray::Ix1>("probe_position_x_m")
+        .unwrap();
+    assert_eq!(pos.len(), 40);
+    let out = ok(ptycho(&[
+        "evaluate",
+        "--reconstruction",
+        s(&inf.join("reconstruction.npz")),
+        "--ground-truth",
+        s(&data),
+    ]));
+    assert!(out.contains("SSIM"));
+
+    // A model whose N disagrees with the data is refused with one line.
+    let big = d.join("big.npz");
+    ok(ptycho(&[
+        "simulate",
+        "--output",
+        s(&big),
+        "--n",
+        "32",
+        "--object-size",
+        "64",
+        "--n-images",
+        "4",
+    ]));
+    let out = ptycho(&[
+        "infer",
+        "--model",
+        s(&full),
+        "--test-data",
+        s(&big),
+        "--output-dir",
+        s(&d.join("inf2")),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("data.n = 16") && err.contains("32×32"),
+        "{err}"
+    );
+    assert!(!d.join("inf2").exists(), "nothing written on a refused run");
+    std::fs::remove_dir_all(&d).unwrap();
+}
