@@ -92,7 +92,8 @@ impl Default for DataConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Width multiplier of the encoder/decoder (PtychoPINN's n_filters_scale).
+    /// Width multiplier of the encoder/decoder: 1 = physics.md's widths ([32, 64, 128] at N = 64);
+    /// 2 = every width doubled (PtychoPINN TF's 2,257,000-parameter layout; docs/findings.md F-10).
     pub n_filters_scale: u32,
     /// Amplitude head activation.
     pub amp_activation: AmpActivation,
@@ -107,7 +108,7 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
-            n_filters_scale: 2,
+            n_filters_scale: 1,
             amp_activation: AmpActivation::Sigmoid,
             object_big: true,
             probe_scale: 4.0,
@@ -825,7 +826,10 @@ pub fn template() -> String {
             "data.seed",
             "seed for grouping, splits and weight initialisation",
         ),
-        ("model.n_filters_scale", "network width multiplier"),
+        (
+            "model.n_filters_scale",
+            "network width multiplier: 1 = widths [32, 64, 128] at N = 64; 2 doubles them",
+        ),
         ("model.amp_activation", "sigmoid | relu"),
         (
             "model.object_big",
