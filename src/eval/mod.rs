@@ -126,6 +126,9 @@ fn solve3(mut a: [[f64; 3]; 3], mut b: [f64; 3]) -> Option<[f64; 3]> {
     Some([b[0] / a[0][0], b[1] / a[1][1], b[2] / a[2][2]])
 }
 
+/// Largest registration shift considered, pixels per axis.
+pub const MAX_SHIFT: f64 = 4.0;
+
 /// Metrics of one channel (amplitude or phase).
 #[derive(Clone, Debug, Serialize)]
 pub struct ChannelMetrics {
@@ -206,7 +209,7 @@ pub fn evaluate(
     // Register on amplitude (mean removed), then shift the complex prediction.
     let amp = |v: &[Complex64]| Image::new(h, w, v.iter().map(|z| z.norm()).collect());
     let (pa, ta) = (amp(pred).trim(trim), amp(target).trim(trim));
-    let (dy, dx) = register::register(&ta, &pa);
+    let (dy, dx) = register::register_within(&ta, &pa, MAX_SHIFT);
     let pred_c = crop_complex(pred, w, trim, trim, pa.h, pa.w);
     let targ_c = crop_complex(target, w, trim, trim, ta.h, ta.w);
     let shifted = register::shift_complex(&pred_c, pa.h, pa.w, dy, dx);

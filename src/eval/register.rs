@@ -45,6 +45,17 @@ fn freq(k: usize, n: usize) -> f64 {
 /// Cross-correlation of mean-free, Hann-windowed images, refined by an upsampled DFT. Returns the shift `(dy, dx)` such that `reference(x) ≈ moving(x − shift)`: moving's content must move
 /// by `+shift` to align. Precision 1/`upsample` pixel.
 pub fn phase_correlation(reference: &Image, moving: &Image, upsample: usize) -> (f64, f64) {
+    phase_correlation_within(reference, moving, upsample, f64::INFINITY)
+}
+
+/// [`phase_correlation`] with the peak searched only among shifts of at most `max_shift` pixels
+/// per axis.
+pub fn phase_correlation_within(
+    reference: &Image,
+    moving: &Image,
+    upsample: usize,
+    max_shift: f64,
+) -> (f64, f64) {
     let (h, w) = (reference.h, reference.w);
     // Mean removed and a Hann window applied, so the static discontinuity of the periodic
     // extension at the image border does not pull the peak towards zero shift.
@@ -170,6 +181,12 @@ pub fn sample(img: &Image, y: f64, x: f64) -> Option<f64> {
 /// the pixels whose shifted position stays inside the image (no wrap-around, no window bias).
 /// Returns `(dy, dx)` with the meaning of [`phase_correlation`].
 pub fn register(reference: &Image, moving: &Image) -> (f64, f64) {
+    register_within(reference, moving, f64::INFINITY)
+}
+
+/// [`register`] with the shift limited to `max_shift` pixels per axis (a reconstruction is never
+/// far off; without the bound a featureless one can lock onto a spurious peak).
+pub fn register_within(reference: &Image, moving: &Image, max_shift: f64) -> (f64, f64) {
     // Compare shapes, not scales: both images standardised to zero mean and unit variance.
     let standardise = |img: &Image| {
         let m = img.mean();
@@ -184,7 +201,7 @@ pub fn register(reference: &Image, moving: &Image) -> (f64, f64) {
         )
     };
     let (reference, moving) = (&standardise(reference), &standardise(moving));
-    let (mut sy, mut sx) = phase_correlation(reference, moving, 1);
+    let (mut sy, mut sx) = phase_correlation_within(reference, moving, 1, max_shift);
     let (h, w) = (reference.h, reference.w);
     // Central-difference gradients of `moving`.
     let grad = |dy: bool| {
@@ -279,6 +296,9 @@ pub fn register(reference: &Image, moving: &Image) -> (f64, f64) {
         }
         let mut dy = ((a22 * b1 - a12 * b2) / det).clamp(-0.5, 0.5);
         let mut dx = ((a11 * b2 - a12 * b1) / det).clamp(-0.5, 0.5);
+        if (sy - dy).abs() > max_shift + 1.0 || (sx - dx).abs() > max_shift + 1.0 {
+            break;
+        }
         let mut accepted = false;
         for _ in 0..8 {
             if let Some((g, o, c)) = fit(sy - dy, sx - dx)
