@@ -203,6 +203,8 @@ pub fn run_demo(a: &DemoArgs, accel: Option<Accelerator>) -> anyhow::Result<()> 
             n: 64,
             object: crate::simulate::cli::ObjectKind::Lines,
             object_size: 128,
+            // PtychoPINN's line density: 400 lines on a 392-pixel object ≈ 43 on 128 pixels.
+            n_lines: 43,
             with_phase: true,
             scan: crate::simulate::ScanKind::Random,
             n_images: count,

@@ -46,6 +46,9 @@ pub struct SimulateArgs {
     /// Side of the synthetic object in pixels.
     #[arg(long, default_value_t = 392)]
     pub object_size: usize,
+    /// Number of random lines of the lines object (PtychoPINN: 400 on its 392-pixel object).
+    #[arg(long, default_value_t = 400)]
+    pub n_lines: usize,
     /// Give the synthetic object a phase (π·tanh((A − max/2)/(3·mean))).
     #[arg(long)]
     pub with_phase: bool,
@@ -121,7 +124,9 @@ pub fn run(engine: &Engine, a: &SimulateArgs) -> anyhow::Result<Vec<PathBuf>> {
             }
             let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
             let obj = match a.object {
-                ObjectKind::Lines => objects::lines(a.object_size, a.with_phase, &mut rng),
+                ObjectKind::Lines => {
+                    objects::lines(a.object_size, a.n_lines, a.with_phase, &mut rng)
+                }
                 ObjectKind::Grf => objects::grf(a.object_size, a.with_phase, &mut rng),
             };
             let kind = format!("{:?}", a.object).to_lowercase();

@@ -45,13 +45,18 @@ pub fn gaussian_filter(img: &[f64], h: usize, w: usize, sigma: f64) -> Vec<f64> 
     out
 }
 
-/// PtychoPINN's "lines" object: 400 random lines on a 2·size canvas, blurred at three scales
+/// PtychoPINN's "lines" object: `n_lines` (PtychoPINN: 400) random lines on a 2·size canvas, blurred at three scales
 /// (gf(σ 1) + 2·gf(σ 5) + 5·gf(σ 10)), centre-cropped to size×size and normalised to a maximum
 /// amplitude of 1. Phase zero, or π·tanh((A − max/2)/(3·mean)) with `with_phase`.
-pub fn lines(size: usize, with_phase: bool, rng: &mut ChaCha8Rng) -> Vec<Complex32> {
+pub fn lines(
+    size: usize,
+    n_lines: usize,
+    with_phase: bool,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Complex32> {
     let big = 2 * size;
     let mut img = vec![0.0f64; big * big];
-    for _ in 0..400 {
+    for _ in 0..n_lines {
         let (x0, y0) = (
             rng.random_range(0..big) as isize,
             rng.random_range(0..big) as isize,
@@ -218,7 +223,7 @@ mod tests {
         assert!((centre - 1.0).abs() < 1e-6, "{centre}");
         assert!(p[0].re < 1e-6 && p[0].re > 0.0);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let o = lines(64, true, &mut rng);
+        let o = lines(64, 400, true, &mut rng);
         let max = o.iter().map(|z| z.norm()).fold(0.0f32, f32::max);
         assert!((max - 1.0).abs() < 1e-5);
         assert!(o.iter().any(|z| z.arg().abs() > 0.1), "phase requested");
