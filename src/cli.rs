@@ -106,6 +106,8 @@ pub enum BenchKind {
     Reduce(bench::ReduceArgs),
     /// Batched 2-D FFT against rustfft (one thread and all cores).
     Fft(bench::fft::FftArgs),
+    /// A full training step (network + physics + Adam) and inference, patterns/s, kernel split.
+    Train(bench::train::TrainBenchArgs),
     /// The network's 3×3 convs per layer shape: forward, input and weight gradients (GFLOP/s).
     Conv(bench::nn::ConvArgs),
     /// The whole network: forward and training patterns/s, CPU twin, per-kernel breakdown.
@@ -179,6 +181,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 BenchKind::Cmul(a) => bench::cmul(&engine, &b.opts, a)?,
                 BenchKind::Reduce(a) => bench::reduce(&engine, &b.opts, a)?,
                 BenchKind::Fft(a) => bench::fft::run(&engine, &b.opts, a)?,
+                BenchKind::Train(a) => bench::train::run(&engine, &b.opts, a)?,
                 BenchKind::Conv(a) => bench::nn::conv(&engine, &b.opts, a)?,
                 BenchKind::Network(a) => bench::nn::network(&engine, &b.opts, a)?,
             }

@@ -7,6 +7,7 @@
 
 pub mod fft;
 pub mod nn;
+pub mod train;
 
 use std::time::Instant;
 

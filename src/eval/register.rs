@@ -82,8 +82,9 @@ pub fn phase_correlation_within(
     let (k, _) = cc
         .iter()
         .enumerate()
+        .filter(|(k, _)| freq(k / w, h).abs() <= max_shift && freq(k % w, w).abs() <= max_shift)
         .max_by(|x, y| x.1.norm().total_cmp(&y.1.norm()))
-        .expect("non-empty");
+        .expect("shift 0 is always allowed");
     let (mut sy, mut sx) = (freq(k / w, h), freq(k % w, w));
     if upsample <= 1 {
         return (sy, sx);

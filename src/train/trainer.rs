@@ -169,9 +169,37 @@ pub struct Trainer<'e> {
     pipes: HashMap<usize, Pipe>,
     axpy: Axpy,
     acc: GpuBuffer<f32>,
+    profile: bool,
+    last_kernel_times: Vec<(&'static str, f64)>,
 }
 
 impl<'e> Trainer<'e> {
+    /// Runs one training step with per-dispatch GPU timestamps and returns
+    /// `(kernel, milliseconds, dispatches)` sorted by time (the parameters are updated).
+    pub fn profile_step(
+        &mut self,
+        x: &[f32],
+        g: &Groups,
+        idx: &[usize],
+    ) -> Result<Vec<(String, f64, usize)>, TrainError> {
+        self.profile = true;
+        let r = self.step(x, g, idx, 0, true, 1);
+        self.profile = false;
+        r?;
+        let mut by: std::collections::BTreeMap<&str, (f64, usize)> = Default::default();
+        for (k, t) in &self.last_kernel_times {
+            let e = by.entry(k).or_default();
+            e.0 += t / 1e6;
+            e.1 += 1;
+        }
+        let mut v: Vec<(String, f64, usize)> = by
+            .into_iter()
+            .map(|(k, (ms, n))| (k.to_string(), ms, n))
+            .collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(v)
+    }
+
     /// Builds the network (Glorot init from the seed) and the physics for `probe`.
     pub fn new(
         engine: &'e Engine,
@@ -196,6 +224,8 @@ impl<'e> Trainer<'e> {
             pipes: HashMap::new(),
             axpy: Axpy::new(engine)?,
             acc,
+            profile: false,
+            last_kernel_times: Vec::new(),
         })
     }
 
