@@ -123,3 +123,40 @@ fn bench_json_reports_ratios() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["rows"][0]["gpu_gbs"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn bench_train_reports_rates_and_split() {
+    let Some(_) = common::gpu_or_skip() else {
+        return;
+    };
+    let out = ptycho(&[
+        "bench",
+        "train",
+        "--n",
+        "16",
+        "--batch",
+        "4",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["train_patterns_per_s"].as_f64().unwrap() > 0.0);
+    assert!(v["infer_patterns_per_s"].as_f64().unwrap() > 0.0);
+    let kernels: Vec<&str> = v["kernels_ms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k[0].as_str().unwrap())
+        .collect();
+    for k in ["conv2d_fwd", "fft_lines", "amp_loss", "adam"] {
+        assert!(kernels.contains(&k), "{k} missing from {kernels:?}");
+    }
+}

@@ -32,6 +32,7 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &TrainBenchArgs) -> anyhow::Res
     cfg.data.n = a.n;
     cfg.data.gridsize = a.gridsize;
     cfg.training.batch_size = a.batch;
+    cfg.inference.stitch_crop = cfg.inference.stitch_crop.min(a.n);
     cfg.validate()?;
     let size = 2 * a.n;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);

@@ -320,23 +320,9 @@ impl<'e> Trainer<'e> {
             self.net.adam_step(engine, &mut rec)?;
         }
         let id = rec.read_binding(loss);
-        let profile = std::env::var_os("PTYCHO_PROFILE_STEP").is_some();
-        rec.set_profile(profile);
-        let t0 = std::time::Instant::now();
+        rec.set_profile(self.profile);
         let out = engine.submit(rec)?;
-        if profile {
-            let mut by: std::collections::BTreeMap<&str, (f64, usize)> = Default::default();
-            for (k, t) in &out.kernel_times_ns {
-                let e = by.entry(k).or_default();
-                e.0 += t / 1e6;
-                e.1 += 1;
-            }
-            eprintln!(
-                "step wall {:.1} ms, gpu {:?} ms: {by:?}",
-                t0.elapsed().as_secs_f64() * 1e3,
-                out.gpu_time_ns.map(|t| t / 1e6)
-            );
-        }
+        self.last_kernel_times = out.kernel_times_ns.clone();
         Ok(out.get::<f32>(id)[0] as f64 / elements)
     }
 
