@@ -108,6 +108,8 @@ pub enum BenchKind {
     Fft(bench::fft::FftArgs),
     /// A full training step (network + physics + Adam) and inference, patterns/s, kernel split.
     Train(bench::train::TrainBenchArgs),
+    /// The physics of a step: probe multiply, far field, loss and backward, frames/s.
+    Forward(bench::forward::ForwardArgs),
     /// The network's 3×3 convs per layer shape: forward, input and weight gradients (GFLOP/s).
     Conv(bench::nn::ConvArgs),
     /// The whole network: forward and training patterns/s, CPU twin, per-kernel breakdown.
@@ -182,6 +184,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 BenchKind::Reduce(a) => bench::reduce(&engine, &b.opts, a)?,
                 BenchKind::Fft(a) => bench::fft::run(&engine, &b.opts, a)?,
                 BenchKind::Train(a) => bench::train::run(&engine, &b.opts, a)?,
+                BenchKind::Forward(a) => bench::forward::run(&engine, &b.opts, a)?,
                 BenchKind::Conv(a) => bench::nn::conv(&engine, &b.opts, a)?,
                 BenchKind::Network(a) => bench::nn::network(&engine, &b.opts, a)?,
             }

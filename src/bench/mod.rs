@@ -6,6 +6,7 @@
 //! minimum, the CPU peer measured in the same run, and the GPU/CPU ratio.
 
 pub mod fft;
+pub mod forward;
 pub mod nn;
 pub mod train;
 
