@@ -60,6 +60,11 @@ impl Groups {
 /// Indices of the `k` nearest neighbours of each point (excluding itself), by a uniform-grid
 /// search: exact, and near O(M·k) for scan patterns of roughly uniform density.
 pub fn nearest_neighbours(xs: &[f64], ys: &[f64], k: usize) -> Vec<Vec<usize>> {
+    nearest_neighbours_par(xs, ys, k, 0)
+}
+
+/// [`nearest_neighbours`] on `workers` threads (0 = the calling thread); same result.
+pub fn nearest_neighbours_par(xs: &[f64], ys: &[f64], k: usize, workers: usize) -> Vec<Vec<usize>> {
     let m = xs.len();
     if m == 0 {
         return Vec::new();
@@ -85,41 +90,55 @@ pub fn nearest_neighbours(xs: &[f64], ys: &[f64], k: usize) -> Vec<Vec<usize>> {
         grid[cy * nx + cx].push(i);
     }
     let want = k.min(m - 1);
-    (0..m)
-        .map(|i| {
-            let (cx, cy) = cell_of(xs[i], ys[i]);
-            let mut cand: Vec<(f64, usize)> = Vec::new();
-            let mut ring = 0usize;
-            loop {
-                // Visit the cells at Chebyshev distance `ring`.
-                let (x0, x1) = (cx.saturating_sub(ring), (cx + ring).min(nx - 1));
-                let (y0, y1) = (cy.saturating_sub(ring), (cy + ring).min(ny - 1));
-                for gy in y0..=y1 {
-                    for gx in x0..=x1 {
-                        if gx.abs_diff(cx).max(gy.abs_diff(cy)) != ring {
-                            continue;
-                        }
-                        for &j in &grid[gy * nx + gx] {
-                            if j != i {
-                                cand.push(((xs[j] - xs[i]).hypot(ys[j] - ys[i]), j));
-                            }
+    let query = |i: usize| -> Vec<usize> {
+        let (cx, cy) = cell_of(xs[i], ys[i]);
+        let mut cand: Vec<(f64, usize)> = Vec::new();
+        let mut ring = 0usize;
+        loop {
+            // Visit the cells at Chebyshev distance `ring`.
+            let (x0, x1) = (cx.saturating_sub(ring), (cx + ring).min(nx - 1));
+            let (y0, y1) = (cy.saturating_sub(ring), (cy + ring).min(ny - 1));
+            for gy in y0..=y1 {
+                for gx in x0..=x1 {
+                    if gx.abs_diff(cx).max(gy.abs_diff(cy)) != ring {
+                        continue;
+                    }
+                    for &j in &grid[gy * nx + gx] {
+                        if j != i {
+                            cand.push(((xs[j] - xs[i]).hypot(ys[j] - ys[i]), j));
                         }
                     }
                 }
-                cand.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                // Every unvisited point is farther than ring·cell.
-                let covered = ring as f64 * cell;
-                let done = cand.len() >= want && cand[want - 1].0 <= covered;
-                let exhausted = x0 == 0 && y0 == 0 && x1 == nx - 1 && y1 == ny - 1;
-                if done || exhausted || want == 0 {
-                    break;
-                }
-                ring += 1;
             }
-            cand.truncate(want);
-            cand.into_iter().map(|(_, j)| j).collect()
-        })
-        .collect()
+            cand.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            // Every unvisited point is farther than ring·cell.
+            let covered = ring as f64 * cell;
+            let done = cand.len() >= want && cand[want - 1].0 <= covered;
+            let exhausted = x0 == 0 && y0 == 0 && x1 == nx - 1 && y1 == ny - 1;
+            if done || exhausted || want == 0 {
+                break;
+            }
+            ring += 1;
+        }
+        cand.truncate(want);
+        cand.into_iter().map(|(_, j)| j).collect()
+    };
+    if workers <= 1 {
+        return (0..m).map(query).collect();
+    }
+    let per = m.div_ceil(workers);
+    let mut out = vec![Vec::new(); m];
+    std::thread::scope(|s| {
+        for (w, slot) in out.chunks_mut(per).enumerate() {
+            let query = &query;
+            s.spawn(move || {
+                for (k, v) in slot.iter_mut().enumerate() {
+                    *v = query(w * per + k);
+                }
+            });
+        }
+    });
+    out
 }
 
 /// Forms groups from scan positions. `n_groups = 0` means one group per pattern (each pattern
@@ -132,6 +151,20 @@ pub fn make_groups(
     k: usize,
     n_groups: usize,
     seed: u64,
+) -> Groups {
+    make_groups_par(xs, ys, gridsize, k, n_groups, seed, 0)
+}
+
+/// [`make_groups`] with the neighbour search on `workers` threads (the result does not depend on
+/// the worker count).
+pub fn make_groups_par(
+    xs: &[f64],
+    ys: &[f64],
+    gridsize: u32,
+    k: usize,
+    n_groups: usize,
+    seed: u64,
+    workers: usize,
 ) -> Groups {
     let m = xs.len();
     let c = (gridsize * gridsize) as usize;
@@ -159,7 +192,7 @@ pub fn make_groups(
         }
         return g;
     }
-    let nn = nearest_neighbours(xs, ys, k.max(c));
+    let nn = nearest_neighbours_par(xs, ys, k.max(c), workers);
     for &s in &seeds {
         let mut pool = nn[s].clone();
         rng.shuffle(&mut pool);

@@ -13,7 +13,7 @@ use super::prepare::{intensity_scale, net_config, normalisation_factor, normalis
 use super::run::{self, EpochRow, Progress, RunError};
 use super::schedule::{Schedule, ScheduleState};
 use crate::config::{Config, Monitor, Resolved};
-use crate::data::group::{Groups, make_groups};
+use crate::data::group::{Groups, make_groups_par};
 use crate::data::npz::{self, DataError, Dataset};
 use crate::gpu::{Engine, GpuBuffer, GpuError};
 use crate::linalg::Axpy;
@@ -134,13 +134,14 @@ pub fn prepare(path: &Path, cfg: &Config, n_groups: usize) -> Result<Prepared, T
     }
     let a = normalisation_factor(&data);
     let x: Vec<f32> = data.diff.iter().map(|&v| (v as f64 * a) as f32).collect();
-    let groups = make_groups(
+    let groups = make_groups_par(
         &data.xcoords,
         &data.ycoords,
         cfg.data.gridsize,
         cfg.data.neighbor_count,
         n_groups,
         cfg.data.seed,
+        cfg.execution.num_workers,
     );
     Ok(Prepared {
         data,
@@ -601,7 +602,11 @@ pub fn train(
     run::install_interrupt_handler();
     let t = &cfg.training;
     let c = (cfg.data.gridsize * cfg.data.gridsize) as usize;
-    let quiet = cfg.execution.quiet;
+    let quiet = cfg.execution.quiet
+        || matches!(
+            cfg.execution.log_level,
+            crate::config::LogLevel::Error | crate::config::LogLevel::Warn
+        );
     let (mut early, mut interrupted) = (false, false);
     let run_start = Instant::now();
     let mut patterns_done = 0usize;
