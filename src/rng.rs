@@ -8,7 +8,7 @@ pub struct SplitMix64(u64);
 impl SplitMix64 {
     /// Seeded generator.
     pub fn new(seed: u64) -> Self {
-        SplitMix64(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+        SplitMix64(seed)
     }
 
     /// Next 64 random bits.

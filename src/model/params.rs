@@ -8,31 +8,7 @@ use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{NpzReader, NpzWriter};
 
 use super::config::{Layout, ModelError, ModelResult};
-
-/// SplitMix64: a small, seeded, portable generator (the same stream on every platform).
-#[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// Seeded generator.
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 53 random bits.
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use crate::rng::SplitMix64;
 
 /// Glorot-uniform weights (limit √(6 / (fan_in + fan_out)), fans counting the 3×3 taps as Keras
 /// does) and zero biases, layer by layer in layout order from one SplitMix64 stream.
