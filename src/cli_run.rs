@@ -71,7 +71,7 @@ pub struct DemoArgs {
     /// Training patterns.
     #[arg(long, default_value_t = 512)]
     pub n_images: usize,
-    /// Replace an existing demo directory.
+    /// Replace an existing directory that is not an earlier demo (an earlier demo is replaced).
     #[arg(long)]
     pub overwrite: bool,
 }
@@ -190,7 +190,9 @@ pub fn run_infer(a: &InferArgs, accel: Option<Accelerator>) -> anyhow::Result<()
 /// Runs `ptycho demo`: simulate → train → infer → evaluate on a small lines dataset.
 pub fn run_demo(a: &DemoArgs, accel: Option<Accelerator>) -> anyhow::Result<()> {
     let dir = &a.output_dir;
-    crate::train::run::prepare_dir(dir, "demo", a.overwrite)?;
+    // Re-running the demo replaces its own earlier output (never a foreign directory).
+    let again = crate::train::run::is_run_dir(dir);
+    crate::train::run::prepare_dir(dir, "demo", a.overwrite || again)?;
     let engine = engine_for(accel.unwrap_or_default())?;
     let t0 = std::time::Instant::now();
     let sim = |out: &str, seed: u64, count: usize| -> anyhow::Result<()> {
