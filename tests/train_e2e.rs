@@ -34,8 +34,9 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-fn simulate(d: &Path) -> PathBuf {
+fn simulate(d: &Path, count: usize, seed: u64) -> PathBuf {
     let data = d.join("sim.npz");
+    let (count, seed) = (count.to_string(), seed.to_string());
     ok(ptycho(&[
         "simulate",
         "--output",
@@ -45,9 +46,9 @@ fn simulate(d: &Path) -> PathBuf {
         "--object-size",
         "48",
         "--n-images",
-        "40",
+        &count,
         "--seed",
-        "3",
+        &seed,
     ]));
     data
 }
@@ -73,7 +74,7 @@ fn tiny_train_infer_evaluate_and_resume() {
         return;
     };
     let d = dir("run");
-    let data = simulate(&d);
+    let data = simulate(&d, 40, 3);
     let common_flags = [
         "--n",
         "16",
@@ -252,20 +253,7 @@ fn gradient_accumulation_really_accumulates() {
         return;
     };
     let d = dir("accum");
-    let data = d.join("sim.npz");
-    ok(ptycho(&[
-        "simulate",
-        "--output",
-        s(&data),
-        "--n",
-        "16",
-        "--object-size",
-        "48",
-        "--n-images",
-        "8",
-        "--seed",
-        "4",
-    ]));
+    let data = simulate(&d, 8, 4);
     let base = [
         "--n",
         "16",

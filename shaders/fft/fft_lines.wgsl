@@ -44,6 +44,15 @@ override LINES: u32 = 4u;     // lines per workgroup
 // max_compute_workgroup_storage_size.
 var<workgroup> smem: array<vec2<f32>, LINES * L>;
 
+// Element e of the workgroup's cooperative load/store → (line in the workgroup, element j),
+// in memory order: for column lines (flag bit 5) neighbouring e are neighbouring columns.
+fn line_elem(e: u32, flags: u32) -> vec2<u32> {
+    if ((flags & 32u) != 0u) {
+        return vec2<u32>(e % LINES, e / LINES);
+    }
+    return vec2<u32>(e / L, e % L);
+}
+
 fn global_index(line: u32, j: u32) -> u32 {
     let f = line / params.lines_per_frame;
     let l = line - f * params.lines_per_frame;
@@ -64,15 +73,9 @@ fn main(
 
     // Cooperative load of LINES·L values into smem[line·L + j].
     for (var e = t; e < LINES * L; e += wg_threads) {
-        var ll: u32;
-        var j: u32;
-        if ((f & 32u) != 0u) {
-            ll = e % LINES;
-            j = e / LINES;
-        } else {
-            ll = e / L;
-            j = e % L;
-        }
+        let lj = line_elem(e, f);
+        let ll = lj.x;
+        let j = lj.y;
         let line = line0 + ll;
         if (line < params.lines) {
             var sj = j;
@@ -137,15 +140,9 @@ fn main(
 
     // Cooperative store, with the output fftshift and the epilogue.
     for (var e = t; e < LINES * L; e += wg_threads) {
-        var sl: u32;
-        var j: u32;
-        if ((f & 32u) != 0u) {
-            sl = e % LINES;
-            j = e / LINES;
-        } else {
-            sl = e / L;
-            j = e % L;
-        }
+        let lj = line_elem(e, f);
+        let sl = lj.x;
+        let j = lj.y;
         let line = line0 + sl;
         if (line < params.lines) {
             var dj = j;
