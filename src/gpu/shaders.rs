@@ -41,6 +41,11 @@ pub static KERNELS: &[ShaderFile] = shader_table! {
     "fft_stage" => "fft/fft_stage.wgsl",
     "amp_loss" => "physics/amp_loss.wgsl",
     "extract_patches" => "physics/extract_patches.wgsl",
+    "translate" => "physics/translate.wgsl",
+    "translate_adjoint" => "physics/translate_adjoint.wgsl",
+    "merge_patches" => "physics/merge_patches.wgsl",
+    "merge_patches_adjoint" => "physics/merge_patches_adjoint.wgsl",
+    "probe_grad" => "physics/probe_grad.wgsl",
     "conv2d_fwd" => "nn/conv2d_fwd.wgsl",
     "conv2d_bwd_weight" => "nn/conv2d_bwd_weight.wgsl",
     "grad_reduce" => "nn/grad_reduce.wgsl",
@@ -62,6 +67,7 @@ pub static SHARED: &[ShaderFile] = shader_table! {
     "shared/complex" => "shared/complex.wgsl",
     "shared/index" => "shared/index.wgsl",
     "shared/fft" => "shared/fft.wgsl",
+    "shared/bilinear" => "shared/bilinear.wgsl",
 };
 
 /// Looks a kernel up by name.
@@ -225,6 +231,19 @@ pub fn params_twins() -> Vec<ParamsTwin> {
         twin!("fft_stage", "Params", crate::fft::StageParams),
         twin!("amp_loss", "Params", crate::physics::AmpLossParams),
         twin!("extract_patches", "Params", crate::physics::ExtractParams),
+        twin!("translate", "Params", crate::physics::TranslateParams),
+        twin!(
+            "translate_adjoint",
+            "Params",
+            crate::physics::TranslateParams
+        ),
+        twin!("merge_patches", "Params", crate::physics::MergeParams),
+        twin!(
+            "merge_patches_adjoint",
+            "Params",
+            crate::physics::MergeParams
+        ),
+        twin!("probe_grad", "Params", crate::physics::ProbeGradParams),
         twin!("conv2d_fwd", "Params", crate::nn::ConvParams),
         twin!("conv2d_bwd_weight", "Params", crate::nn::ConvWeightParams),
         twin!("grad_reduce", "Params", crate::nn::GradReduceParams),

@@ -1,6 +1,11 @@
-//! CPU twins of the physics kernels, in f64.
+//! CPU twins of the physics kernels, in f64, written as plain index loops that read line by
+//! line against the WGSL. They are the oracles of the tests (and of the finite-difference
+//! gradient checks), never a substitute for the shaders.
 
 use num_complex::Complex64;
+
+use super::merge::{MASK_EPS, MASK_ZERO, MergeGeometry};
+use super::translate::TranslateGeometry;
 
 /// Twin of `amp_loss.wgsl`: per-element loss and dL/dF (conjugate-Wirtinger, already divided by
 /// `total`) for far field `far`, measured amplitudes `x`, scale `s`.
@@ -126,4 +131,284 @@ pub fn extract_patches(
         }
     }
     out
+}
+
+/// `(floor, frac)` of an f32 shift, as `split_shift` in shared/bilinear.wgsl computes it (the
+/// split happens in f32, the interpolation then runs in f64).
+fn split(s: f32) -> (i64, f64) {
+    let f = s.floor();
+    (f as i64, (s - f) as f64)
+}
+
+/// Weight of bilinear tap k ∈ {0, 1}.
+fn tap(frac: f64, k: i64) -> f64 {
+    if k == 1 { frac } else { 1.0 - frac }
+}
+
+fn inside(r: i64, c: i64, h: usize, w: usize) -> bool {
+    r >= 0 && c >= 0 && r < h as i64 && c < w as i64
+}
+
+/// Twin of `translate.wgsl`.
+pub fn translate(src: &[Complex64], offsets: &[[f32; 2]], g: &TranslateGeometry) -> Vec<Complex64> {
+    let (ih, iw) = g.input;
+    let (oh, ow) = g.output;
+    let mut out = vec![Complex64::new(0.0, 0.0); g.frames * oh * ow];
+    for f in 0..g.frames {
+        let (flx, frx) = split(g.sign * offsets[f][0]);
+        let (fly, fry) = split(g.sign * offsets[f][1]);
+        let base = (f / g.group) * ih * iw;
+        for r in 0..oh {
+            for c in 0..ow {
+                let r0 = r as i64 + g.base[1] as i64 + fly;
+                let c0 = c as i64 + g.base[0] as i64 + flx;
+                let mut acc = Complex64::new(0.0, 0.0);
+                for ky in 0..2 {
+                    for kx in 0..2 {
+                        let (rr, cc) = (r0 + ky, c0 + kx);
+                        if inside(rr, cc, ih, iw) {
+                            acc += tap(fry, ky)
+                                * tap(frx, kx)
+                                * src[base + rr as usize * iw + cc as usize];
+                        }
+                    }
+                }
+                out[f * oh * ow + r * ow + c] = acc;
+            }
+        }
+    }
+    out
+}
+
+/// Twin of `translate_adjoint.wgsl` (members of a group summed in ascending order).
+pub fn translate_adjoint(
+    grad_out: &[Complex64],
+    offsets: &[[f32; 2]],
+    g: &TranslateGeometry,
+) -> Vec<Complex64> {
+    let (ih, iw) = g.input;
+    let (oh, ow) = g.output;
+    let mut grad_in = vec![Complex64::new(0.0, 0.0); g.input_frames() * ih * iw];
+    for gi in 0..g.input_frames() {
+        for y in 0..ih {
+            for x in 0..iw {
+                let mut acc = Complex64::new(0.0, 0.0);
+                for m in 0..g.group {
+                    let f = gi * g.group + m;
+                    let (flx, frx) = split(g.sign * offsets[f][0]);
+                    let (fly, fry) = split(g.sign * offsets[f][1]);
+                    let r0 = y as i64 - g.base[1] as i64 - fly;
+                    let c0 = x as i64 - g.base[0] as i64 - flx;
+                    for ky in 0..2 {
+                        for kx in 0..2 {
+                            let (rr, cc) = (r0 - ky, c0 - kx);
+                            if inside(rr, cc, oh, ow) {
+                                acc += tap(fry, ky)
+                                    * tap(frx, kx)
+                                    * grad_out[f * oh * ow + rr as usize * ow + cc as usize];
+                            }
+                        }
+                    }
+                }
+                grad_in[gi * ih * iw + y * iw + x] = acc;
+            }
+        }
+    }
+    grad_in
+}
+
+/// Twin of `merge_patches.wgsl`: returns (canvases, normalisation weights).
+pub fn merge_patches(
+    patches: &[Complex64],
+    offsets: &[[f32; 2]],
+    g: &MergeGeometry,
+) -> (Vec<Complex64>, Vec<f64>) {
+    let p = g.params().expect("valid merge geometry");
+    let (n, m) = (g.n, g.m);
+    let (lo, hi) = ((n / 4) as i64, (3 * n / 4) as i64);
+    let mut canvas = vec![Complex64::new(0.0, 0.0); g.groups * m * m];
+    let mut wgt = vec![0.0; g.groups * m * m];
+    for gi in 0..g.groups {
+        for y in 0..m {
+            for x in 0..m {
+                let mut num = Complex64::new(0.0, 0.0);
+                let mut msum = 0.0;
+                for c in 0..g.members {
+                    let f = gi * g.members + c;
+                    let (flx, frx) = split(p.sign * offsets[f][0]);
+                    let (fly, fry) = split(p.sign * offsets[f][1]);
+                    let r0 = y as i64 + p.base_y as i64 + fly;
+                    let c0 = x as i64 + p.base_x as i64 + flx;
+                    for ky in 0..2 {
+                        for kx in 0..2 {
+                            let (rr, cc) = (r0 + ky, c0 + kx);
+                            if inside(rr, cc, n, n) {
+                                let w = tap(fry, ky) * tap(frx, kx);
+                                num += w * patches[f * n * n + rr as usize * n + cc as usize];
+                                if rr >= lo && rr < hi && cc >= lo && cc < hi {
+                                    msum += w;
+                                }
+                            }
+                        }
+                    }
+                }
+                let wv = if msum > MASK_ZERO {
+                    1.0 / (msum + MASK_EPS)
+                } else {
+                    0.0
+                };
+                let k = gi * m * m + y * m + x;
+                canvas[k] = wv * num;
+                wgt[k] = wv;
+            }
+        }
+    }
+    (canvas, wgt)
+}
+
+/// Twin of `merge_patches_adjoint.wgsl`.
+pub fn merge_patches_adjoint(
+    grad_canvas: &[Complex64],
+    wgt: &[f64],
+    offsets: &[[f32; 2]],
+    g: &MergeGeometry,
+) -> Vec<Complex64> {
+    let p = g.params().expect("valid merge geometry");
+    let (n, m) = (g.n, g.m);
+    let frames = g.groups * g.members;
+    let mut out = vec![Complex64::new(0.0, 0.0); frames * n * n];
+    for f in 0..frames {
+        let gi = f / g.members;
+        let (flx, frx) = split(p.sign * offsets[f][0]);
+        let (fly, fry) = split(p.sign * offsets[f][1]);
+        for r in 0..n {
+            for c in 0..n {
+                let r0 = r as i64 - p.base_y as i64 - fly;
+                let c0 = c as i64 - p.base_x as i64 - flx;
+                let mut acc = Complex64::new(0.0, 0.0);
+                for ky in 0..2 {
+                    for kx in 0..2 {
+                        let (yy, xx) = (r0 - ky, c0 - kx);
+                        if inside(yy, xx, m, m) {
+                            let k = gi * m * m + yy as usize * m + xx as usize;
+                            acc += tap(fry, ky) * tap(frx, kx) * wgt[k] * grad_canvas[k];
+                        }
+                    }
+                }
+                out[f * n * n + r * n + c] = acc;
+            }
+        }
+    }
+    out
+}
+
+/// Twin of `probe_grad.wgsl`: `Σ_f grad_psi[f] · conj(obj[f])`, frames in ascending order.
+pub fn probe_grad(grad_psi: &[Complex64], obj: &[Complex64], frame: usize) -> Vec<Complex64> {
+    let mut out = vec![Complex64::new(0.0, 0.0); frame];
+    for (p, o) in out.iter_mut().enumerate() {
+        for f in 0..grad_psi.len() / frame {
+            *o += grad_psi[f * frame + p] * obj[f * frame + p].conj();
+        }
+    }
+    out
+}
+
+/// Group geometry of the f64 model (gridsize > 1): C members per group, canvas side M and the
+/// relative offsets (x, y) of every member, group-major.
+#[derive(Clone, Debug)]
+pub struct GroupGeometry {
+    /// Members per group C.
+    pub members: usize,
+    /// Canvas side M.
+    pub canvas: usize,
+    /// Relative offsets, one per patch.
+    pub offsets: Vec<[f32; 2]>,
+}
+
+impl GroupGeometry {
+    fn merge(&self, n: usize, frames: usize) -> MergeGeometry {
+        MergeGeometry {
+            n,
+            m: self.canvas,
+            groups: frames / self.members,
+            members: self.members,
+        }
+    }
+
+    fn reextract(&self, n: usize, frames: usize) -> TranslateGeometry {
+        TranslateGeometry::reextract(n, self.canvas, frames / self.members, self.members)
+    }
+}
+
+/// The patches that meet the probe: `patches` themselves for gridsize 1, else the object_big
+/// merge of each group followed by re-extraction of each member (with the merge weights).
+pub fn illuminated_patches(
+    patches: &[Complex64],
+    n: usize,
+    group: Option<&GroupGeometry>,
+) -> (Vec<Complex64>, Option<Vec<f64>>) {
+    match group {
+        None => (patches.to_vec(), None),
+        Some(g) => {
+            let frames = patches.len() / (n * n);
+            let (canvas, wgt) = merge_patches(patches, &g.offsets, &g.merge(n, frames));
+            let obj = translate(&canvas, &g.offsets, &g.reextract(n, frames));
+            (obj, Some(wgt))
+        }
+    }
+}
+
+/// The whole forward model in f64 for any gridsize: patches (B·C, N, N) → merge/re-extraction
+/// (C > 1) → probe → far field → mean loss. Used for finite-difference checks.
+#[allow(clippy::too_many_arguments, reason = "the model's inputs, spelled out")]
+pub fn model_loss(
+    patches: &[Complex64],
+    probe: &[Complex64],
+    x: &[f64],
+    n: usize,
+    s: f64,
+    nll_weight: f64,
+    mae_weight: f64,
+    group: Option<&GroupGeometry>,
+) -> f64 {
+    let (obj, _) = illuminated_patches(patches, n, group);
+    far_field_loss(&obj, probe, x, n, s, nll_weight, mae_weight)
+}
+
+/// Analytic gradients of [`model_loss`] (conjugate-Wirtinger): (dL/d patches, dL/d probe).
+#[allow(clippy::too_many_arguments, reason = "the model's inputs, spelled out")]
+pub fn model_backward(
+    patches: &[Complex64],
+    probe: &[Complex64],
+    x: &[f64],
+    n: usize,
+    s: f64,
+    nll_weight: f64,
+    mae_weight: f64,
+    group: Option<&GroupGeometry>,
+) -> (Vec<Complex64>, Vec<Complex64>) {
+    let (obj, wgt) = illuminated_patches(patches, n, group);
+    let far = far_field(&obj, probe, n);
+    let (_, dfar) = amp_loss(&far, x, s, nll_weight, mae_weight, obj.len());
+    let unshifted = crate::fft::cpu::fftshift2(&dfar, n, n);
+    let dpsi: Vec<Complex64> =
+        crate::fft::cpu::fft2_rustfft(&unshifted, n, n, crate::fft::Direction::Inverse)
+            .iter()
+            .map(|d| d / n as f64)
+            .collect();
+    let grad_probe = probe_grad(&dpsi, &obj, n * n);
+    let dobj: Vec<Complex64> = dpsi
+        .iter()
+        .enumerate()
+        .map(|(i, d)| d * probe[i % (n * n)].conj())
+        .collect();
+    let grad_patches = match (group, wgt) {
+        (Some(g), Some(w)) => {
+            let frames = patches.len() / (n * n);
+            let dcanvas = translate_adjoint(&dobj, &g.offsets, &g.reextract(n, frames));
+            merge_patches_adjoint(&dcanvas, &w, &g.offsets, &g.merge(n, frames))
+        }
+        _ => dobj,
+    };
+    (grad_patches, grad_probe)
 }

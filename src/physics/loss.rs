@@ -8,6 +8,10 @@ use crate::fft::{Direction, FftOptions, FftPlan, Norm};
 use crate::gpu::{Binding, Engine, GpuBuffer, GpuError, Kernel, Recording, Result};
 use crate::linalg::{ComplexMultiply, SegmentedSum, SumScratch};
 
+use super::merge::{MergeGeometry, MergePatches};
+use super::translate::{Translate, TranslateGeometry, WG};
+use super::{as_u32, check_binding, check_len};
+
 /// Params of `shaders/physics/amp_loss.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
@@ -88,8 +92,97 @@ impl AmpLoss {
     }
 }
 
+/// Params of `shaders/physics/probe_grad.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ProbeGradParams {
+    /// Pixels per frame.
+    pub frame: u32,
+    /// Frames summed.
+    pub frames: u32,
+    /// Padding to 16 bytes.
+    pub _pad: [u32; 2],
+}
+
+/// `grad_probe = Σ_f grad_psi[f] · conj(obj[f])` (deterministic: frames in ascending order).
+#[derive(Clone, Debug)]
+pub struct ProbeGrad {
+    kernel: Kernel,
+}
+
+impl ProbeGrad {
+    /// Builds the pipeline.
+    pub fn new(engine: &Engine) -> Result<Self> {
+        Ok(ProbeGrad {
+            kernel: engine.kernel("probe_grad", &[("WG", WG as f64)])?,
+        })
+    }
+
+    /// Records the probe gradient for exit-wave gradient `grad_psi` and the illuminated patches
+    /// `obj` (both frames × probe length).
+    pub fn record(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        grad_psi: &GpuBuffer<Complex32>,
+        obj: &GpuBuffer<Complex32>,
+        grad_probe: &GpuBuffer<Complex32>,
+    ) -> Result<()> {
+        let frame = grad_probe.len();
+        if frame == 0 || grad_psi.len() % frame != 0 {
+            return Err(GpuError::InvalidArgument(format!(
+                "probe_grad: '{}' is not a whole number of probe frames",
+                grad_psi.label()
+            )));
+        }
+        check_len("probe_grad object", obj, grad_psi.len())?;
+        check_binding(engine, grad_psi)?;
+        let p = ProbeGradParams {
+            frame: as_u32("frame", frame)?,
+            frames: as_u32("frames", grad_psi.len() / frame)?,
+            _pad: [0; 2],
+        };
+        let groups = engine.grid((frame as u64).div_ceil(WG as u64))?;
+        rec.dispatch(
+            &self.kernel,
+            &p,
+            &[grad_psi.binding(), obj.binding(), grad_probe.binding()],
+            groups,
+        );
+        Ok(())
+    }
+}
+
+/// How a batch is grouped for gridsize > 1 (PtychoPINN's object_big path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grouping {
+    /// Patches per group C = gridsize².
+    pub members: usize,
+    /// Canvas side M of the merge (see [`super::canvas_side`]).
+    pub canvas: usize,
+}
+
+/// GPU state of the object_big path.
+#[derive(Debug)]
+struct Merged {
+    grouping: Grouping,
+    translate: Translate,
+    merge: MergePatches,
+    offsets: GpuBuffer<[f32; 2]>,
+    canvas: GpuBuffer<Complex32>,
+    wgt: GpuBuffer<f32>,
+    grad_canvas: GpuBuffer<Complex32>,
+    /// Re-extracted patches (what meets the probe).
+    obj: GpuBuffer<Complex32>,
+    /// Gradient with respect to the re-extracted patches.
+    grad_obj: GpuBuffer<Complex32>,
+}
+
 /// Forward model + loss + backward for `frames` object patches of N×N with one probe:
-/// ψ = P·O, F = fftshift(FFT₂ ψ)/N, loss(|F|, X), and dL/dO = conj(P)·FFT₂ᴴ(ifftshift(dL/dF))/N.
+/// for gridsize > 1 (see [`FarFieldModel::with_grouping`]) the object_big merge of each group
+/// and the re-extraction of its members come first; then ψ = P·O, F = fftshift(FFT₂ ψ)/N,
+/// loss(|F|, X), and the adjoint chain dL/dO = conj(P)·FFT₂ᴴ(ifftshift(dL/dF))/N (then back
+/// through re-extraction and merge).
 #[derive(Debug)]
 pub struct FarFieldModel {
     n: usize,
@@ -103,6 +196,8 @@ pub struct FarFieldModel {
     cmul: ComplexMultiply,
     loss: AmpLoss,
     sum: SegmentedSum,
+    probe_grad: ProbeGrad,
+    merged: Option<Merged>,
     psi: GpuBuffer<Complex32>,
     far: GpuBuffer<Complex32>,
     dfar: GpuBuffer<Complex32>,
@@ -113,7 +208,7 @@ pub struct FarFieldModel {
 
 impl FarFieldModel {
     /// Plans the model for `frames` patches of `n`×`n` with `probe` (n×n, already normalised),
-    /// intensity scale `scale` and loss weights.
+    /// intensity scale `scale` and loss weights (gridsize 1: no merge).
     pub fn new(
         engine: &Engine,
         n: usize,
@@ -167,6 +262,8 @@ impl FarFieldModel {
             adj,
             cmul: ComplexMultiply::new(engine)?,
             loss: AmpLoss::new(engine)?,
+            probe_grad: ProbeGrad::new(engine)?,
+            merged: None,
             sum_scratch: sum.scratch(engine, len, 1)?,
             sum,
             psi: engine.alloc("physics.psi", len)?,
@@ -174,6 +271,64 @@ impl FarFieldModel {
             dfar: engine.alloc("physics.dfar", len)?,
             loss_elems: engine.alloc("physics.loss", len)?,
         })
+    }
+
+    /// Adds PtychoPINN's object_big path (gridsize > 1): consecutive runs of
+    /// `grouping.members` patches form a group, merged into one `canvas`² canvas per group, and
+    /// every member is re-extracted from its canvas before it meets the probe. The relative
+    /// offsets are set per batch with [`Self::write_offsets`].
+    pub fn with_grouping(mut self, engine: &Engine, grouping: Grouping) -> Result<Self> {
+        let Grouping { members, canvas } = grouping;
+        if members <= 1 {
+            return Ok(self);
+        }
+        if self.frames % members != 0 {
+            return Err(GpuError::InvalidArgument(format!(
+                "{} patches are not a whole number of groups of {members}",
+                self.frames
+            )));
+        }
+        let groups = self.frames / members;
+        let geom = MergeGeometry {
+            n: self.n,
+            m: canvas,
+            groups,
+            members,
+        };
+        geom.params()?;
+        let len = self.frames * self.n * self.n;
+        let cl = groups * canvas * canvas;
+        self.merged = Some(Merged {
+            grouping,
+            translate: Translate::new(engine)?,
+            merge: MergePatches::new(engine)?,
+            offsets: engine.upload("physics.offsets", &vec![[0.0f32; 2]; self.frames])?,
+            canvas: engine.alloc("physics.canvas", cl)?,
+            wgt: engine.alloc("physics.canvas_weight", cl)?,
+            grad_canvas: engine.alloc("physics.grad_canvas", cl)?,
+            obj: engine.alloc("physics.reextracted", len)?,
+            grad_obj: engine.alloc("physics.grad_reextracted", len)?,
+        });
+        Ok(self)
+    }
+
+    /// Sets the relative offsets (x, y) of every patch of the next batch (gridsize > 1;
+    /// `frames` pairs, group-major). Without grouping this checks that all offsets are zero.
+    pub fn write_offsets(&self, engine: &Engine, offsets: &[[f32; 2]]) -> Result<()> {
+        if offsets.len() != self.frames {
+            return Err(GpuError::InvalidArgument(format!(
+                "{} offsets for a batch of {} patches",
+                offsets.len(),
+                self.frames
+            )));
+        }
+        match &self.merged {
+            Some(m) => engine.write(&m.offsets, 0, offsets),
+            None if offsets.iter().all(|o| *o == [0.0, 0.0]) => Ok(()),
+            None => Err(GpuError::InvalidArgument(
+                "non-zero group offsets given to a gridsize-1 model".into(),
+            )),
+        }
     }
 
     /// Elements of one batch's loss (frames·N²).
@@ -186,6 +341,45 @@ impl FarFieldModel {
         self.frames
     }
 
+    /// The grouping (None for gridsize 1).
+    pub fn grouping(&self) -> Option<Grouping> {
+        self.merged.as_ref().map(|m| m.grouping)
+    }
+
+    fn merge_geometry(&self, g: Grouping) -> MergeGeometry {
+        MergeGeometry {
+            n: self.n,
+            m: g.canvas,
+            groups: self.frames / g.members,
+            members: g.members,
+        }
+    }
+
+    fn reextract_geometry(&self, g: Grouping) -> TranslateGeometry {
+        TranslateGeometry::reextract(self.n, g.canvas, self.frames / g.members, g.members)
+    }
+
+    /// Records the object_big merge of `obj` into the group canvases (gridsize > 1 only).
+    pub fn record_merge(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        obj: &GpuBuffer<Complex32>,
+    ) -> Result<()> {
+        let m = self.merged.as_ref().ok_or_else(|| {
+            GpuError::InvalidArgument("record_merge on a gridsize-1 model".into())
+        })?;
+        m.merge.record(
+            engine,
+            rec,
+            &self.merge_geometry(m.grouping),
+            obj,
+            &m.offsets,
+            &m.canvas,
+            &m.wgt,
+        )
+    }
+
     /// Records the forward model and the loss; returns the binding of the summed loss (divide by
     /// [`Self::elements`] for the mean). Also leaves dL/dF ready for [`Self::record_backward`].
     pub fn record_loss(
@@ -195,10 +389,26 @@ impl FarFieldModel {
         obj: &GpuBuffer<Complex32>,
         measured: &GpuBuffer<f32>,
     ) -> Result<Binding> {
+        check_len("far-field model patches", obj, self.elements())?;
+        let lit = match &self.merged {
+            Some(m) => {
+                self.record_merge(engine, rec, obj)?;
+                m.translate.record(
+                    engine,
+                    rec,
+                    &self.reextract_geometry(m.grouping),
+                    &m.canvas,
+                    &m.offsets,
+                    &m.obj,
+                )?;
+                &m.obj
+            }
+            None => obj,
+        };
         self.cmul.record(
             engine,
             rec,
-            obj,
+            lit,
             &self.probe,
             &self.psi,
             self.n * self.n,
@@ -239,21 +449,70 @@ impl FarFieldModel {
         rec: &mut Recording,
         dobj: &GpuBuffer<Complex32>,
     ) -> Result<()> {
+        self.record_backward_with_probe(engine, rec, dobj, None)
+    }
+
+    /// [`Self::record_backward`], and also the probe gradient dL/dP into `grad_probe` (N×N)
+    /// when given as `(patches passed to record_loss, grad_probe)`.
+    pub fn record_backward_with_probe(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        dobj: &GpuBuffer<Complex32>,
+        probe: Option<(&GpuBuffer<Complex32>, &GpuBuffer<Complex32>)>,
+    ) -> Result<()> {
+        check_len("far-field model gradient", dobj, self.elements())?;
+        // dL/dψ = Uᴴ dL/dF, written over ψ (not needed any more).
         self.adj
             .record(engine, rec, &self.dfar, &self.psi, &self.fft_scratch)?;
-        self.cmul.record(
-            engine,
-            rec,
-            &self.psi,
-            &self.probe,
-            dobj,
-            self.n * self.n,
-            true,
-        )
+        if let Some((obj, grad_probe)) = probe {
+            check_len("probe gradient", grad_probe, self.n * self.n)?;
+            let lit = self.merged.as_ref().map_or(obj, |m| &m.obj);
+            self.probe_grad
+                .record(engine, rec, &self.psi, lit, grad_probe)?;
+        }
+        let n2 = self.n * self.n;
+        match &self.merged {
+            Some(m) => {
+                self.cmul
+                    .record(engine, rec, &self.psi, &self.probe, &m.grad_obj, n2, true)?;
+                m.translate.record_adjoint(
+                    engine,
+                    rec,
+                    &self.reextract_geometry(m.grouping),
+                    &m.grad_obj,
+                    &m.offsets,
+                    &m.grad_canvas,
+                )?;
+                m.merge.record_adjoint(
+                    engine,
+                    rec,
+                    &self.merge_geometry(m.grouping),
+                    &m.grad_canvas,
+                    &m.wgt,
+                    &m.offsets,
+                    dobj,
+                )
+            }
+            None => self
+                .cmul
+                .record(engine, rec, &self.psi, &self.probe, dobj, n2, true),
+        }
     }
 
     /// The far field F of the last recorded forward pass (fftshifted, orthonormal).
     pub fn far_field(&self) -> &GpuBuffer<Complex32> {
         &self.far
+    }
+
+    /// The group canvases (B, M, M) of the last merge (gridsize > 1).
+    pub fn canvases(&self) -> Option<&GpuBuffer<Complex32>> {
+        self.merged.as_ref().map(|m| &m.canvas)
+    }
+
+    /// The patches that met the probe in the last forward pass, re-extracted from the canvases
+    /// (gridsize > 1).
+    pub fn reextracted(&self) -> Option<&GpuBuffer<Complex32>> {
+        self.merged.as_ref().map(|m| &m.obj)
     }
 }
