@@ -369,6 +369,13 @@ impl Config {
                 "at least 4 (C = 4 members per group) when gridsize is 2",
             );
         }
+        if d.gridsize == 2 && !m.object_big {
+            return bad(
+                "model.object_big",
+                m.object_big,
+                "true when gridsize is 2 (ptycho implements PtychoPINN's default object_big path; the single-patch variant is not implemented)",
+            );
+        }
         if !(d.nphotons > 0.0 && d.nphotons.is_finite()) {
             return bad(
                 "data.nphotons",

@@ -67,6 +67,7 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &TrainBenchArgs) -> anyhow::Res
     let x: Vec<f32> = d.diff.iter().map(|&v| (v as f64 * k) as f32).collect();
     let groups = make_groups(&d.xcoords, &d.ycoords, a.gridsize, 4, 0, 1);
     let mut t = Trainer::new(engine, &cfg, &d.probe)?;
+    t.fit_canvas(&groups);
     let c = (a.gridsize * a.gridsize) as usize;
     let mut times = Vec::new();
     for (i, chunk) in (0..groups.len())

@@ -79,6 +79,7 @@ pub fn infer(
     let set = prepare(&opts.test_data, cfg, 0)?;
     run::prepare_dir(&opts.output_dir, "infer", opts.overwrite)?;
     let mut t = Trainer::new(engine, cfg, &probe)?;
+    t.fit_canvas(&set.groups);
     t.net = Network::load(
         engine,
         &super::prepare::net_config(cfg),
@@ -88,13 +89,9 @@ pub fn infer(
     let start = std::time::Instant::now();
     let patches = t.predict(&set.x, &set.groups, &idx, cfg.inference_batch_size())?;
     let rate = (idx.len() * set.groups.c) as f64 / start.elapsed().as_secs_f64().max(1e-9);
-    // Each member's patch sits at its own scan position.
-    let (xs, ys): (Vec<f64>, Vec<f64>) = set
-        .groups
-        .members
-        .iter()
-        .map(|&m| (set.data.xcoords[m], set.data.ycoords[m]))
-        .unzip();
+    // Each group's object patch sits at the group centre (for gridsize 1 the pattern's own
+    // scan position).
+    let (xs, ys): (Vec<f64>, Vec<f64>) = set.groups.centers.iter().map(|c| (c[0], c[1])).unzip();
     let s = stitch(&patches, cfg.data.n, &xs, &ys, cfg.inference.stitch_crop);
     let out = &opts.output_dir;
     npz::write_reconstruction(&out.join("reconstruction.npz"), &s, &xs, &ys)?;

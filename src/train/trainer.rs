@@ -18,7 +18,7 @@ use crate::data::npz::{self, DataError, Dataset};
 use crate::gpu::{Engine, GpuBuffer, GpuError};
 use crate::linalg::Axpy;
 use crate::model::{Activations, ModelError, Network};
-use crate::physics::FarFieldModel;
+use crate::physics::{FarFieldModel, Grouping, Translate, TranslateGeometry, canvas_side};
 use crate::rng::SplitMix64;
 
 /// Errors of training and inference.
@@ -157,6 +157,15 @@ struct Pipe {
     model: FarFieldModel,
     x: GpuBuffer<f32>,
     dobj: GpuBuffer<Complex32>,
+    /// Inference of gridsize > 1: the centre crop of each group canvas.
+    crop: Option<Crop>,
+}
+
+/// Centre crop of the group canvases to N (a translation by zero with a crop).
+struct Crop {
+    translate: Translate,
+    zeros: GpuBuffer<[f32; 2]>,
+    out: GpuBuffer<Complex32>,
 }
 
 /// The training/validation engine for one run.
@@ -167,6 +176,7 @@ pub struct Trainer<'e> {
     pub net: Network,
     probe: Vec<Complex32>,
     scale: f64,
+    canvas: usize,
     pipes: HashMap<usize, Pipe>,
     axpy: Axpy,
     acc: GpuBuffer<f32>,
@@ -201,17 +211,13 @@ impl<'e> Trainer<'e> {
         Ok(v)
     }
 
-    /// Builds the network (Glorot init from the seed) and the physics for `probe`.
+    /// Builds the network (Glorot init from the seed) and the physics for `probe`. For
+    /// gridsize > 1 call [`Self::fit_canvas`] with every set of groups before stepping.
     pub fn new(
         engine: &'e Engine,
         cfg: &Config,
         probe_raw: &[Complex32],
     ) -> Result<Self, TrainError> {
-        if cfg.data.gridsize != 1 {
-            return Err(TrainError::Mismatch(
-                "gridsize 2 training needs the object_big merge path, which this build does not have yet; use --gridsize 1".into(),
-            ));
-        }
         let n = cfg.data.n;
         let net = Network::new(engine, &net_config(cfg), cfg.data.seed)?;
         let probe = normalise_probe(probe_raw, n, cfg.model.probe_scale, cfg.model.probe_mask);
@@ -222,12 +228,34 @@ impl<'e> Trainer<'e> {
             net,
             probe,
             scale: intensity_scale(cfg.data.nphotons, n),
+            canvas: n,
             pipes: HashMap::new(),
             axpy: Axpy::new(engine)?,
             acc,
             profile: false,
             last_kernel_times: Vec::new(),
         })
+    }
+
+    /// Grows the object_big canvas (gridsize > 1) so that no member of `g` is clipped when its
+    /// patch is translated by its relative offset (physics.md: M = N + 2·ceil(max |offset|),
+    /// even). The canvas only sets where the merge may write; it does not change the network.
+    pub fn fit_canvas(&mut self, g: &Groups) {
+        let max = g
+            .offsets
+            .iter()
+            .flat_map(|o| [o[0].abs(), o[1].abs()])
+            .fold(0.0, f64::max);
+        let m = canvas_side(self.cfg.data.n, max);
+        if m > self.canvas {
+            self.canvas = m;
+            self.pipes.clear();
+        }
+    }
+
+    /// The object_big canvas side M (N for gridsize 1).
+    pub fn canvas(&self) -> usize {
+        self.canvas
     }
 
     /// The normalised probe.
@@ -240,7 +268,7 @@ impl<'e> Trainer<'e> {
         self.scale
     }
 
-    fn pipe(&mut self, b: usize) -> Result<&mut Pipe, TrainError> {
+    fn pipe(&mut self, b: usize) -> Result<&Pipe, TrainError> {
         if !self.pipes.contains_key(&b) {
             let n = self.cfg.data.n;
             let c = self.net.layout.cfg.c;
@@ -253,28 +281,50 @@ impl<'e> Trainer<'e> {
                 self.scale as f32,
                 t.nll_weight as f32,
                 t.mae_weight as f32,
+            )?
+            .with_grouping(
+                self.engine,
+                Grouping {
+                    members: c,
+                    canvas: self.canvas,
+                },
             )?;
             let pipe = Pipe {
                 acts: self.net.alloc(self.engine, b)?,
                 model,
                 x: self.engine.alloc("train.x", b * c * n * n)?,
                 dobj: self.engine.alloc("train.dobj", b * c * n * n)?,
+                crop: None,
             };
             self.pipes.insert(b, pipe);
         }
-        Ok(self.pipes.get_mut(&b).expect("inserted"))
+        Ok(self.pipes.get(&b).expect("inserted"))
     }
 
-    /// Gathers the normalised patterns of `groups` (their members, group-major) into a vector.
-    fn gather(&self, x: &[f32], g: &Groups, idx: &[usize]) -> Vec<f32> {
+    /// Uploads the normalised patterns and the relative offsets of the groups `idx` (members
+    /// group-major) into the pipe for `idx.len()` groups.
+    fn load_batch(&mut self, x: &[f32], g: &Groups, idx: &[usize]) -> Result<(), TrainError> {
+        if g.c != self.net.layout.cfg.c {
+            return Err(TrainError::Mismatch(format!(
+                "groups of {} patterns for a network with {} channels",
+                g.c, self.net.layout.cfg.c
+            )));
+        }
         let nn = self.cfg.data.n * self.cfg.data.n;
-        let mut out = Vec::with_capacity(idx.len() * g.c * nn);
+        let mut xs = Vec::with_capacity(idx.len() * g.c * nn);
+        let mut offs = Vec::with_capacity(idx.len() * g.c);
         for &gi in idx {
-            for &m in &g.members[gi * g.c..(gi + 1) * g.c] {
-                out.extend_from_slice(&x[m * nn..(m + 1) * nn]);
+            for k in gi * g.c..(gi + 1) * g.c {
+                let m = g.members[k];
+                xs.extend_from_slice(&x[m * nn..(m + 1) * nn]);
+                offs.push([g.offsets[k][0] as f32, g.offsets[k][1] as f32]);
             }
         }
-        out
+        let engine = self.engine;
+        let pipe = self.pipe(idx.len())?;
+        engine.write(&pipe.x, 0, &xs)?;
+        pipe.model.write_offsets(engine, &offs)?;
+        Ok(())
     }
 
     /// One training step on the groups `idx`; `micro` = position in the accumulation cycle,
@@ -288,12 +338,9 @@ impl<'e> Trainer<'e> {
         apply: bool,
         accumulate: usize,
     ) -> Result<f64, TrainError> {
-        let xs = self.gather(x, g, idx);
+        self.load_batch(x, g, idx)?;
         let engine = self.engine;
-        let b = idx.len();
-        self.pipe(b)?;
-        let pipe = self.pipes.get(&b).expect("pipe");
-        engine.write(&pipe.x, 0, &xs)?;
+        let pipe = self.pipes.get(&idx.len()).expect("pipe");
         let mut rec = engine.recording("train.step");
         self.net.forward(engine, &mut rec, &pipe.x, &pipe.acts)?;
         let loss = pipe
@@ -332,11 +379,9 @@ impl<'e> Trainer<'e> {
         let bsz = self.cfg.training.batch_size;
         let (mut sum, mut count) = (0.0, 0usize);
         for chunk in idx.chunks(bsz) {
-            let xs = self.gather(x, g, chunk);
+            self.load_batch(x, g, chunk)?;
             let engine = self.engine;
-            self.pipe(chunk.len())?;
             let pipe = self.pipes.get(&chunk.len()).expect("pipe");
-            engine.write(&pipe.x, 0, &xs)?;
             let mut rec = engine.recording("train.validate");
             self.net.forward(engine, &mut rec, &pipe.x, &pipe.acts)?;
             let loss = pipe
@@ -354,7 +399,9 @@ impl<'e> Trainer<'e> {
         })
     }
 
-    /// Object patches (B, C, N, N) of the groups `idx` (inference), read back.
+    /// The object patch of every group in `idx`, read back: (B, N, N) complex. For gridsize 1
+    /// that is the network's patch; for gridsize > 1 it is PtychoPINN's `trimmed_obj`, the
+    /// group's object_big canvas cropped to N around the group centre (stitch it at the centre).
     pub fn predict(
         &mut self,
         x: &[f32],
@@ -362,35 +409,41 @@ impl<'e> Trainer<'e> {
         idx: &[usize],
         batch: usize,
     ) -> Result<Vec<Complex32>, TrainError> {
-        let mut out = Vec::new();
+        let n = self.cfg.data.n;
+        let mut out = Vec::with_capacity(idx.len() * n * n);
         for chunk in idx.chunks(batch.max(1)) {
-            let xs = self.gather(x, g, chunk);
+            self.load_batch(x, g, chunk)?;
             let engine = self.engine;
-            let n = self.cfg.data.n;
-            let c = self.net.layout.cfg.c;
-            if !self.pipes.contains_key(&chunk.len()) {
-                // Inference needs no physics: a network-only pipe.
-                let pipe = Pipe {
-                    acts: self.net.alloc(engine, chunk.len())?,
-                    model: FarFieldModel::new(
-                        engine,
-                        n,
-                        chunk.len() * c,
-                        &self.probe,
-                        self.scale as f32,
-                        1.0,
-                        0.0,
-                    )?,
-                    x: engine.alloc("infer.x", chunk.len() * c * n * n)?,
-                    dobj: engine.alloc("infer.dobj", 1)?,
-                };
-                self.pipes.insert(chunk.len(), pipe);
+            let b = chunk.len();
+            let grouped = self.net.layout.cfg.c > 1;
+            let pipe = self.pipes.get_mut(&b).expect("pipe");
+            if grouped && pipe.crop.is_none() {
+                pipe.crop = Some(Crop {
+                    translate: Translate::new(engine)?,
+                    zeros: engine.upload("infer.zero_offsets", &vec![[0.0f32; 2]; b])?,
+                    out: engine.alloc("infer.trimmed", b * n * n)?,
+                });
             }
-            let pipe = self.pipes.get(&chunk.len()).expect("pipe");
-            engine.write(&pipe.x, 0, &xs)?;
+            let pipe = self.pipes.get(&b).expect("pipe");
             let mut rec = engine.recording("infer");
             self.net.forward(engine, &mut rec, &pipe.x, &pipe.acts)?;
-            let id = rec.read(&pipe.acts.obj);
+            let result = match &pipe.crop {
+                Some(crop) if grouped => {
+                    pipe.model.record_merge(engine, &mut rec, &pipe.acts.obj)?;
+                    let canvas = pipe.model.canvases().expect("grouped model");
+                    crop.translate.record(
+                        engine,
+                        &mut rec,
+                        &TranslateGeometry::reextract(n, self.canvas, b, 1),
+                        canvas,
+                        &crop.zeros,
+                        &crop.out,
+                    )?;
+                    &crop.out
+                }
+                _ => &pipe.acts.obj,
+            };
+            let id = rec.read(result);
             out.extend(engine.submit(rec)?.get::<Complex32>(id));
         }
         Ok(out)
@@ -575,6 +628,10 @@ pub fn train(
         }
     };
     let mut trainer = Trainer::new(engine, cfg, &train_set.data.probe)?;
+    trainer.fit_canvas(&train_set.groups);
+    if let Some(v) = &val_set {
+        trainer.fit_canvas(&v.groups);
+    }
     let schedule = Schedule::new(&cfg.training, cfg.learning_rate());
     let mut prog = Progress0 {
         epochs_done: 0,
