@@ -118,10 +118,7 @@ pub enum BenchKind {
 
 /// Opens the engine for `accel`, printing which adapter was chosen to stderr.
 pub fn open_engine(accel: Accelerator) -> Result<Engine, gpu::GpuError> {
-    Engine::new(&EngineOptions {
-        accelerator: accel,
-        ..Default::default()
-    })
+    Engine::new(&EngineOptions::from_env(accel)?)
 }
 
 /// Runs a parsed command line.

@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::cli_config::{ConfigFlags, ExecFlags};
 use crate::config::{self, Resolved};
-use crate::gpu::{Accelerator, Engine, EngineOptions};
+use crate::gpu::{Accelerator, Engine};
 use crate::train::infer::{InferOptions, infer};
 use crate::train::trainer::{TrainOptions, train};
 
@@ -77,10 +77,7 @@ pub struct DemoArgs {
 }
 
 fn engine_for(accel: Accelerator) -> anyhow::Result<Engine> {
-    let e = Engine::new(&EngineOptions {
-        accelerator: accel,
-        ..Default::default()
-    })?;
+    let e = crate::cli::open_engine(accel)?;
     eprintln!("ptycho: using {}", e.describe());
     Ok(e)
 }

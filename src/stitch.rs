@@ -4,8 +4,9 @@
 //! placement of ones (+1e-9). Under this sign a simulated object's ground-truth patches
 //! restitch to the object itself (docs/findings.md F-01).
 //!
-//! Stitching is a one-off accumulation after inference, done on the CPU in f64 with a
-//! deterministic order (docs/findings.md F-09).
+//! Stitching is an accumulation after inference, done on the CPU in f64 with a deterministic
+//! order (docs/findings.md F-09); [`Stitcher`] streams it batch by batch so that inference of
+//! any number of patterns holds one batch of patches at a time.
 
 use num_complex::{Complex32, Complex64};
 
@@ -28,97 +29,158 @@ pub struct Stitched {
 pub fn stitch(patches: &[Complex32], n: usize, xs: &[f64], ys: &[f64], crop: usize) -> Stitched {
     let m = xs.len();
     assert_eq!(patches.len(), m * n * n, "patches must be (M, N, N)");
-    let crop = crop.min(n).max(1);
-    let mx = xs.iter().sum::<f64>() / m.max(1) as f64;
-    let my = ys.iter().sum::<f64>() / m.max(1) as f64;
-    let max_off = xs
-        .iter()
-        .map(|x| (x - mx).abs())
-        .chain(ys.iter().map(|y| (y - my).abs()))
-        .fold(0.0, f64::max);
-    let mut pad = max_off.ceil() as usize;
-    pad += pad % 2;
-    let size = crop + 2 * pad;
-    let mut acc = vec![Complex64::new(0.0, 0.0); size * size];
-    let mut wsum = vec![0.0f64; size * size];
-    let c0 = n / 2 - crop / 2; // first cropped row/column of a patch
-    for k in 0..m {
-        let (dx, dy) = (xs[k] - mx, ys[k] - my);
-        let p = &patches[k * n * n..(k + 1) * n * n];
-        // Translated crop: out[r, c] = crop_canvas[r − dy, c − dx], where the crop canvas holds
-        // the crop at rows/cols [pad, pad + crop).
-        let (r_lo, r_hi) = (
-            ((pad as f64 + dy).floor() as isize).max(0),
-            ((pad as f64 + dy + crop as f64).ceil() as isize + 1).min(size as isize),
+    let mut s = Stitcher::new(n, xs, ys, crop);
+    s.add(patches);
+    s.finish()
+}
+
+/// Streaming stitcher: the canvas is laid out from all positions up front, then patches are
+/// added in order, a batch at a time, so host memory holds one batch of patches plus the
+/// canvas whatever the dataset size. Adding in any batching gives bit-identical results
+/// (patches are accumulated in the order of `xs`).
+#[derive(Clone, Debug)]
+pub struct Stitcher {
+    n: usize,
+    crop: usize,
+    xs: Vec<f64>,
+    ys: Vec<f64>,
+    mean: [f64; 2],
+    pad: usize,
+    size: usize,
+    next: usize,
+    acc: Vec<Complex64>,
+    wsum: Vec<f64>,
+}
+
+impl Stitcher {
+    /// A stitcher for patches of `n`×`n` at positions (`xs`, `ys`), central `crop` pixels.
+    pub fn new(n: usize, xs: &[f64], ys: &[f64], crop: usize) -> Self {
+        let m = xs.len();
+        let crop = crop.min(n).max(1);
+        let mx = xs.iter().sum::<f64>() / m.max(1) as f64;
+        let my = ys.iter().sum::<f64>() / m.max(1) as f64;
+        let max_off = xs
+            .iter()
+            .map(|x| (x - mx).abs())
+            .chain(ys.iter().map(|y| (y - my).abs()))
+            .fold(0.0, f64::max);
+        let mut pad = max_off.ceil() as usize;
+        pad += pad % 2;
+        let size = crop + 2 * pad;
+        Stitcher {
+            n,
+            crop,
+            xs: xs.to_vec(),
+            ys: ys.to_vec(),
+            mean: [mx, my],
+            pad,
+            size,
+            next: 0,
+            acc: vec![Complex64::new(0.0, 0.0); size * size],
+            wsum: vec![0.0f64; size * size],
+        }
+    }
+
+    /// Patches added so far.
+    pub fn added(&self) -> usize {
+        self.next
+    }
+
+    /// Adds the next patches (a whole number of `n`×`n` frames, in position order).
+    pub fn add(&mut self, patches: &[Complex32]) {
+        let (n, crop, pad, size) = (self.n, self.crop, self.pad, self.size);
+        let frames = patches.len() / (n * n);
+        assert_eq!(frames * n * n, patches.len(), "whole patches only");
+        assert!(
+            self.next + frames <= self.xs.len(),
+            "more patches than positions"
         );
-        let (q_lo, q_hi) = (
-            ((pad as f64 + dx).floor() as isize).max(0),
-            ((pad as f64 + dx + crop as f64).ceil() as isize + 1).min(size as isize),
-        );
-        for r in r_lo..r_hi {
-            let sy = r as f64 - dy - pad as f64;
-            let (y0, fy) = (sy.floor(), sy - sy.floor());
-            for c in q_lo..q_hi {
-                let sx = c as f64 - dx - pad as f64;
-                let (x0, fx) = (sx.floor(), sx - sx.floor());
-                let mut v = Complex64::new(0.0, 0.0);
-                let mut wgt = 0.0;
-                for (ty, wy) in [(y0, 1.0 - fy), (y0 + 1.0, fy)] {
-                    for (tx, wx) in [(x0, 1.0 - fx), (x0 + 1.0, fx)] {
-                        if ty >= 0.0
-                            && tx >= 0.0
-                            && ty < crop as f64
-                            && tx < crop as f64
-                            && wy * wx > 0.0
-                        {
-                            let z = p[(c0 + ty as usize) * n + c0 + tx as usize];
-                            v += Complex64::new(z.re as f64, z.im as f64) * (wy * wx);
-                            wgt += wy * wx;
+        let c0 = n / 2 - crop / 2; // first cropped row/column of a patch
+        for (f, p) in patches.chunks_exact(n * n).enumerate() {
+            let k = self.next + f;
+            let (dx, dy) = (self.xs[k] - self.mean[0], self.ys[k] - self.mean[1]);
+            // Translated crop: out[r, c] = crop_canvas[r − dy, c − dx], where the crop canvas
+            // holds the crop at rows/cols [pad, pad + crop).
+            let (r_lo, r_hi) = (
+                ((pad as f64 + dy).floor() as isize).max(0),
+                ((pad as f64 + dy + crop as f64).ceil() as isize + 1).min(size as isize),
+            );
+            let (q_lo, q_hi) = (
+                ((pad as f64 + dx).floor() as isize).max(0),
+                ((pad as f64 + dx + crop as f64).ceil() as isize + 1).min(size as isize),
+            );
+            for r in r_lo..r_hi {
+                let sy = r as f64 - dy - pad as f64;
+                let (y0, fy) = (sy.floor(), sy - sy.floor());
+                for c in q_lo..q_hi {
+                    let sx = c as f64 - dx - pad as f64;
+                    let (x0, fx) = (sx.floor(), sx - sx.floor());
+                    let mut v = Complex64::new(0.0, 0.0);
+                    let mut wgt = 0.0;
+                    for (ty, wy) in [(y0, 1.0 - fy), (y0 + 1.0, fy)] {
+                        for (tx, wx) in [(x0, 1.0 - fx), (x0 + 1.0, fx)] {
+                            if ty >= 0.0
+                                && tx >= 0.0
+                                && ty < crop as f64
+                                && tx < crop as f64
+                                && wy * wx > 0.0
+                            {
+                                let z = p[(c0 + ty as usize) * n + c0 + tx as usize];
+                                v += Complex64::new(z.re as f64, z.im as f64) * (wy * wx);
+                                wgt += wy * wx;
+                            }
                         }
                     }
+                    let i = r as usize * size + c as usize;
+                    self.acc[i] += v;
+                    self.wsum[i] += wgt;
                 }
-                let i = r as usize * size + c as usize;
-                acc[i] += v;
-                wsum[i] += wgt;
             }
         }
+        self.next += frames;
     }
-    // Keep the bounding box of the covered pixels (weight > 0.5): the square canvas is larger
-    // than the scanned area whenever the scan is not square.
-    let covered = |i: usize| wsum[i] > 0.5;
-    let rows: Vec<usize> = (0..size)
-        .filter(|&r| (0..size).any(|c| covered(r * size + c)))
-        .collect();
-    let cols: Vec<usize> = (0..size)
-        .filter(|&c| (0..size).any(|r| covered(r * size + c)))
-        .collect();
-    let (r0, r1) = (
-        rows.first().copied().unwrap_or(0),
-        rows.last().map_or(0, |r| r + 1),
-    );
-    let (q0, q1) = (
-        cols.first().copied().unwrap_or(0),
-        cols.last().map_or(0, |c| c + 1),
-    );
-    let (h, w) = (r1 - r0, q1 - q0);
-    let mut object = Vec::with_capacity(h * w);
-    let mut weight = Vec::with_capacity(h * w);
-    for r in r0..r1 {
-        for c in q0..q1 {
-            let i = r * size + c;
-            let z = acc[i] / (wsum[i] + 1e-9);
-            object.push(Complex32::new(z.re as f32, z.im as f32));
-            weight.push(wsum[i] as f32);
+
+    /// The stitched object (cut to the bounding box of covered pixels).
+    pub fn finish(self) -> Stitched {
+        let (size, pad, crop) = (self.size, self.pad, self.crop);
+        let (acc, wsum) = (&self.acc, &self.wsum);
+        // Keep the bounding box of the covered pixels (weight > 0.5): the square canvas is
+        // larger than the scanned area whenever the scan is not square.
+        let covered = |i: usize| wsum[i] > 0.5;
+        let rows: Vec<usize> = (0..size)
+            .filter(|&r| (0..size).any(|c| covered(r * size + c)))
+            .collect();
+        let cols: Vec<usize> = (0..size)
+            .filter(|&c| (0..size).any(|r| covered(r * size + c)))
+            .collect();
+        let (r0, r1) = (
+            rows.first().copied().unwrap_or(0),
+            rows.last().map_or(0, |r| r + 1),
+        );
+        let (q0, q1) = (
+            cols.first().copied().unwrap_or(0),
+            cols.last().map_or(0, |c| c + 1),
+        );
+        let (h, w) = (r1 - r0, q1 - q0);
+        let mut object = Vec::with_capacity(h * w);
+        let mut weight = Vec::with_capacity(h * w);
+        for r in r0..r1 {
+            for c in q0..q1 {
+                let i = r * size + c;
+                let z = acc[i] / (wsum[i] + 1e-9);
+                object.push(Complex32::new(z.re as f32, z.im as f32));
+                weight.push(wsum[i] as f32);
+            }
         }
-    }
-    Stitched {
-        h,
-        w,
-        object,
-        origin_xy: [
-            mx - pad as f64 - (crop / 2) as f64 + q0 as f64,
-            my - pad as f64 - (crop / 2) as f64 + r0 as f64,
-        ],
-        weight,
+        Stitched {
+            h,
+            w,
+            object,
+            origin_xy: [
+                self.mean[0] - pad as f64 - (crop / 2) as f64 + q0 as f64,
+                self.mean[1] - pad as f64 - (crop / 2) as f64 + r0 as f64,
+            ],
+            weight,
+        }
     }
 }

@@ -64,3 +64,27 @@ fn the_opposite_sign_would_mirror() {
     let ys = vec![40.0, 40.0];
     check(xs, ys, 1e-6);
 }
+
+#[test]
+fn streaming_in_any_batches_is_bit_identical() {
+    let (h, w, n, crop) = (80usize, 90usize, 32usize, 20usize);
+    let obj = object(h, w);
+    let xs: Vec<f64> = (0..23).map(|i| 25.0 + 1.7 * i as f64).collect();
+    let ys: Vec<f64> = (0..23)
+        .map(|i| 30.0 + (0.9 * i as f64).sin() * 9.3)
+        .collect();
+    let pos: Vec<[f64; 2]> = xs.iter().zip(&ys).map(|(&x, &y)| [x, y]).collect();
+    let patches: Vec<Complex32> = extract_patches(&obj, h, w, &pos, n)
+        .iter()
+        .map(|z| Complex32::new(z.re as f32, z.im as f32))
+        .collect();
+    let whole = stitch(&patches, n, &xs, &ys, crop);
+    for batch in [1, 4, 7, 23] {
+        let mut st = ptycho::stitch::Stitcher::new(n, &xs, &ys, crop);
+        for chunk in patches.chunks(batch * n * n) {
+            st.add(chunk);
+        }
+        assert_eq!(st.added(), 23);
+        assert_eq!(st.finish(), whole, "batch {batch}");
+    }
+}

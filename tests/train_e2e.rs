@@ -397,3 +397,109 @@ fn gridsize_two_trains_infers_and_stitches_at_group_centres() {
     ]));
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+fn ptycho_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ptycho"));
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run ptycho")
+}
+
+fn read_object(p: &Path) -> Vec<num_complex::Complex32> {
+    let mut npz = ndarray_npy::NpzReader::new(std::fs::File::open(p).unwrap()).unwrap();
+    npz.by_name::<ndarray::OwnedRepr<num_complex::Complex32>, ndarray::Ix2>("object")
+        .unwrap()
+        .iter()
+        .copied()
+        .collect()
+}
+
+/// A storage-binding limit far below the batch's buffers (PTYCHO_MAX_BINDING_BYTES) forces
+/// inference to run in small batches and training to split each batch into micro-batches with
+/// gradient accumulation: the reconstruction is bit-identical, the trained weights equal up to
+/// summation order, and peak GPU memory goes down.
+#[test]
+fn a_small_binding_limit_chunks_training_and_inference() {
+    let Some(_) = common::gpu_or_skip() else {
+        return;
+    };
+    let d = dir("binding");
+    let data = simulate(&d, 24, 9);
+    let limit = [("PTYCHO_MAX_BINDING_BYTES", "40000")];
+    let train = |name: &str, env: &[(&str, &str)]| {
+        let run = d.join(name);
+        let out = ptycho_env(
+            &[
+                "train",
+                "--train-data",
+                s(&data),
+                "--output-dir",
+                s(&run),
+                "--n",
+                "16",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--validation-split",
+                "0",
+                "--stitch-crop",
+                "8",
+                "--quiet",
+            ],
+            env,
+        );
+        ok(out);
+        run
+    };
+    let (full, small) = (train("full", &[]), train("small", &limit));
+    let (p1, p2) = (
+        read_params(&full.join("model.npz")),
+        read_params(&small.join("model.npz")),
+    );
+    let mut max_diff = 0f32;
+    for (a, b) in p1.iter().zip(&p2) {
+        for (x, y) in a.1.iter().zip(&b.1) {
+            max_diff = max_diff.max((x - y).abs());
+        }
+    }
+    assert!(
+        max_diff < 1e-5,
+        "micro-batched training differs by {max_diff}"
+    );
+    let infer = |name: &str, env: &[(&str, &str)]| {
+        let out_dir = d.join(name);
+        let out = ptycho_env(
+            &[
+                "infer",
+                "--model",
+                s(&full),
+                "--test-data",
+                s(&data),
+                "--output-dir",
+                s(&out_dir),
+            ],
+            env,
+        );
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let text = ok(out);
+        (read_object(&out_dir.join("reconstruction.npz")), text, err)
+    };
+    let (a, big, _) = infer("inf_full", &[]);
+    let (b, small_text, err) = infer("inf_small", &limit);
+    assert!(err.contains("fits one storage binding"), "{err}");
+    assert_eq!(a, b, "chunked inference differs");
+    let peak = |t: &str| {
+        t.split("peak GPU memory ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(peak(&big), peak(&small_text), "{big} / {small_text}");
+    std::fs::remove_dir_all(&d).unwrap();
+}

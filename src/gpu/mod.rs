@@ -37,6 +37,32 @@ pub struct EngineOptions {
     pub max_binding_bytes: Option<u64>,
 }
 
+impl EngineOptions {
+    /// Options for `accelerator`, with `PTYCHO_MAX_BINDING_BYTES` (if set) lowering the storage
+    /// binding limit: a way to exercise chunking and micro-batching with small data, or to cap
+    /// the size of one GPU buffer.
+    pub fn from_env(accelerator: Accelerator) -> Result<Self> {
+        let max_binding_bytes = match std::env::var("PTYCHO_MAX_BINDING_BYTES") {
+            Ok(v) => Some(
+                v.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&b| b >= 1024)
+                    .ok_or_else(|| {
+                        GpuError::InvalidArgument(format!(
+                            "PTYCHO_MAX_BINDING_BYTES = '{v}': expected a byte count ≥ 1024"
+                        ))
+                    })?,
+            ),
+            Err(_) => None,
+        };
+        Ok(EngineOptions {
+            accelerator,
+            max_binding_bytes,
+        })
+    }
+}
+
 /// Limits ptycho sizes its work by (the device's real limits, possibly lowered by options).
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct EngineLimits {

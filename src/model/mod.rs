@@ -213,6 +213,23 @@ impl Network {
         &self.convs[self.layout.index(part)]
     }
 
+    /// Bytes per image of the largest buffer [`Self::alloc`] makes (activations and their
+    /// gradients grow linearly with the batch): a batch of `b` images needs one binding of
+    /// `b` times this. The weight-gradient partials do not grow with the batch.
+    pub fn largest_buffer_per_image(&self) -> u64 {
+        let l = &self.layout;
+        let mut max = (l.cfg.c * l.cfg.n * l.cfg.n * 8) as u64; // the complex object patch
+        for k in 0..l.enc_blocks() {
+            let s = self.conv(Part::Encoder(k, 1)).spec;
+            max = max.max((s.cout * s.height * s.width * 4) as u64);
+        }
+        for j in 0..l.dec_blocks() {
+            let s = self.conv(Part::Decoder(0, j, 1)).spec;
+            max = max.max((s.cout * s.height * s.width * 4 * 4) as u64);
+        }
+        max
+    }
+
     /// Allocates the saved state and gradient buffers for batches of `batch`.
     pub fn alloc(&self, engine: &Engine, batch: usize) -> ModelResult<Activations> {
         let l = &self.layout;

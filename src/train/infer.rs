@@ -11,7 +11,7 @@ use crate::config::Resolved;
 use crate::data::npz;
 use crate::gpu::Engine;
 use crate::model::Network;
-use crate::stitch::{Stitched, stitch};
+use crate::stitch::{Stitched, Stitcher};
 
 /// Options of `ptycho infer`.
 #[derive(Clone, Debug)]
@@ -85,14 +85,40 @@ pub fn infer(
         &super::prepare::net_config(cfg),
         &opts.model_dir.join("model.npz"),
     )?;
-    let idx: Vec<usize> = (0..set.groups.len()).collect();
-    let start = std::time::Instant::now();
-    let patches = t.predict(&set.x, &set.groups, &idx, cfg.inference_batch_size())?;
-    let rate = (idx.len() * set.groups.c) as f64 / start.elapsed().as_secs_f64().max(1e-9);
     // Each group's object patch sits at the group centre (for gridsize 1 the pattern's own
     // scan position).
     let (xs, ys): (Vec<f64>, Vec<f64>) = set.groups.centers.iter().map(|c| (c[0], c[1])).unzip();
-    let s = stitch(&patches, cfg.data.n, &xs, &ys, cfg.inference.stitch_crop);
+    // Stream: predict a batch, stitch it, drop it — host and GPU memory stay bounded by the
+    // batch (and the batch by one storage binding), whatever the number of patterns.
+    let batch = cfg.inference_batch_size().clamp(1, t.max_batch());
+    if batch < cfg.inference_batch_size() {
+        eprintln!(
+            "note: inference batch {} → {batch} groups so that every buffer fits one storage binding ({} bytes)",
+            cfg.inference_batch_size(),
+            engine.limits().storage_binding_bytes
+        );
+    }
+    let mut stitcher = Stitcher::new(cfg.data.n, &xs, &ys, cfg.inference.stitch_crop);
+    let idx: Vec<usize> = (0..set.groups.len()).collect();
+    let quiet = cfg.execution.quiet
+        || matches!(
+            cfg.execution.log_level,
+            crate::config::LogLevel::Error | crate::config::LogLevel::Warn
+        );
+    let bar = run::Progress::epoch("infer", idx.len().div_ceil(batch), quiet);
+    let start = std::time::Instant::now();
+    for chunk in idx.chunks(batch) {
+        let patches = t.predict(&set.x, &set.groups, chunk, batch)?;
+        stitcher.add(&patches);
+        bar.tick(stitcher.added() * set.groups.c);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let rate = (idx.len() * set.groups.c) as f64 / seconds.max(1e-9);
+    bar.finish(&format!(
+        "{} patterns in {seconds:.1} s ({rate:.1} patterns/s)",
+        idx.len() * set.groups.c
+    ));
+    let s = stitcher.finish();
     let out = &opts.output_dir;
     npz::write_reconstruction(&out.join("reconstruction.npz"), &s, &xs, &ys)?;
     write_pictures(out, &s)?;

@@ -187,6 +187,15 @@ impl Progress {
         }
     }
 
+    /// Reports a finished step with the throughput only (inference).
+    pub fn tick(&self, patterns: usize) {
+        if let Some(b) = &self.bar {
+            let rate = patterns as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+            b.set_message(format!("{rate:.1} patterns/s"));
+            b.inc(1);
+        }
+    }
+
     /// Ends the epoch with its summary line.
     pub fn finish(self, summary: &str) {
         if let Some(b) = &self.bar {

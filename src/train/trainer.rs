@@ -109,7 +109,7 @@ pub struct TrainSummary {
 
 /// Everything derived from a dataset that training and inference need.
 pub struct Prepared {
-    /// The dataset.
+    /// The dataset (its `diff` moved into `x`).
     pub data: Dataset,
     /// Normalised network input / measured amplitudes X = a·diff.
     pub x: Vec<f32>,
@@ -121,7 +121,7 @@ pub struct Prepared {
 
 /// Loads, checks against the config, normalises and groups a dataset.
 pub fn prepare(path: &Path, cfg: &Config, n_groups: usize) -> Result<Prepared, TrainError> {
-    let data = npz::read_dataset(path)?;
+    let mut data = npz::read_dataset(path)?;
     if data.n != cfg.data.n {
         return Err(TrainError::Mismatch(format!(
             "{}: patterns are {}×{} but the configuration has data.n = {} (pass --n {} or use a matching model)",
@@ -133,7 +133,9 @@ pub fn prepare(path: &Path, cfg: &Config, n_groups: usize) -> Result<Prepared, T
         )));
     }
     let a = normalisation_factor(&data);
-    let x: Vec<f32> = data.diff.iter().map(|&v| (v as f64 * a) as f32).collect();
+    // Normalise in place: the patterns are held once (the largest host allocation).
+    let mut x = std::mem::take(&mut data.diff);
+    x.iter_mut().for_each(|v| *v = (*v as f64 * a) as f32);
     let groups = make_groups_par(
         &data.xcoords,
         &data.ycoords,
@@ -327,8 +329,24 @@ impl<'e> Trainer<'e> {
         Ok(())
     }
 
+    /// Largest batch (groups) whose buffers fit one storage binding of the adapter: bigger
+    /// batches are split into micro-batches with gradient accumulation (training) or run in
+    /// turn (validation, inference), so GPU memory is bounded whatever the batch size.
+    pub fn max_batch(&self) -> usize {
+        let n = self.cfg.data.n;
+        let c = self.net.layout.cfg.c;
+        let per = self
+            .net
+            .largest_buffer_per_image()
+            .max((c * n * n * 8) as u64)
+            .max((self.canvas * self.canvas * 8) as u64);
+        ((self.engine.limits().storage_binding_bytes / per) as usize).max(1)
+    }
+
     /// One training step on the groups `idx`; `micro` = position in the accumulation cycle,
-    /// `apply` = run Adam after it. Returns the batch's mean loss.
+    /// `apply` = run Adam after it. Returns the batch's mean loss. A batch larger than
+    /// [`Self::max_batch`] runs as several submits whose gradients are accumulated with weights
+    /// proportional to their sizes (the same mean gradient, up to summation order).
     pub fn step(
         &mut self,
         x: &[f32],
@@ -337,6 +355,34 @@ impl<'e> Trainer<'e> {
         micro: usize,
         apply: bool,
         accumulate: usize,
+    ) -> Result<f64, TrainError> {
+        let fit = self.max_batch();
+        if idx.len() <= fit && accumulate <= 1 {
+            return self.sub_step(x, g, idx, None, apply);
+        }
+        let parts: Vec<&[usize]> = idx.chunks(fit).collect();
+        let total = idx.len() as f64 * accumulate.max(1) as f64;
+        let mut loss = 0.0;
+        for (j, part) in parts.iter().enumerate() {
+            let first = micro == 0 && j == 0;
+            let last = j + 1 == parts.len();
+            let w = (part.len() as f64 / total) as f32;
+            let l = self.sub_step(x, g, part, Some((w, first, last && apply)), last && apply)?;
+            loss += l * part.len() as f64 / idx.len() as f64;
+        }
+        Ok(loss)
+    }
+
+    /// One submit: forward, loss, backward on `idx`; with `acc = Some((weight, first, copy))`
+    /// the gradient is added into the accumulator with `weight` (replacing it when `first`) and
+    /// copied back for Adam when `copy`; Adam runs when `apply`.
+    fn sub_step(
+        &mut self,
+        x: &[f32],
+        g: &Groups,
+        idx: &[usize],
+        acc: Option<(f32, bool, bool)>,
+        apply: bool,
     ) -> Result<f64, TrainError> {
         self.load_batch(x, g, idx)?;
         let engine = self.engine;
@@ -349,17 +395,16 @@ impl<'e> Trainer<'e> {
         pipe.model.record_backward(engine, &mut rec, &pipe.dobj)?;
         self.net
             .backward_object(engine, &mut rec, &pipe.acts, &pipe.dobj)?;
-        if accumulate > 1 {
-            let k = 1.0 / accumulate as f32;
+        if let Some((k, first, copy)) = acc {
             self.axpy.record(
                 engine,
                 &mut rec,
                 k,
                 &self.net.grads,
-                if micro == 0 { 0.0 } else { 1.0 },
+                if first { 0.0 } else { 1.0 },
                 &self.acc,
             )?;
-            if apply {
+            if copy {
                 rec.copy(self.acc.binding(), self.net.grads.binding());
             }
         }
@@ -376,7 +421,7 @@ impl<'e> Trainer<'e> {
 
     /// Mean loss over the groups `idx` without updating anything.
     pub fn eval_loss(&mut self, x: &[f32], g: &Groups, idx: &[usize]) -> Result<f64, TrainError> {
-        let bsz = self.cfg.training.batch_size;
+        let bsz = self.cfg.training.batch_size.min(self.max_batch());
         let (mut sum, mut count) = (0.0, 0usize);
         for chunk in idx.chunks(bsz) {
             self.load_batch(x, g, chunk)?;
@@ -411,7 +456,7 @@ impl<'e> Trainer<'e> {
     ) -> Result<Vec<Complex32>, TrainError> {
         let n = self.cfg.data.n;
         let mut out = Vec::with_capacity(idx.len() * n * n);
-        for chunk in idx.chunks(batch.max(1)) {
+        for chunk in idx.chunks(batch.clamp(1, self.max_batch())) {
             self.load_batch(x, g, chunk)?;
             let engine = self.engine;
             let b = chunk.len();
