@@ -503,3 +503,134 @@ fn a_small_binding_limit_chunks_training_and_inference() {
     assert_ne!(peak(&big), peak(&small_text), "{big} / {small_text}");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+fn train_args<'a>(data: &'a Path, out: &'a Path, epochs: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--train-data",
+        s(data),
+        "--output-dir",
+        s(out),
+        "--n",
+        "16",
+        "--epochs",
+        epochs,
+        "--batch-size",
+        "8",
+        "--validation-split",
+        "0",
+        "--early-stop-patience",
+        "0",
+        "--stitch-crop",
+        "8",
+        "--seed",
+        "11",
+        "--quiet",
+    ]
+}
+
+fn resume_args<'a>(data: &'a Path, out: &'a Path, epochs: &'a str) -> Vec<&'a str> {
+    let mut a = train_args(data, out, epochs);
+    a[3] = "--resume";
+    a
+}
+
+/// Out of memory and device lost during training (simulated with PTYCHO_FAULT at a given
+/// submit): one line naming the fault, the step and the checkpoint to resume from; nothing
+/// half-written; `--resume` then reaches the same weights as an uninterrupted run.
+#[test]
+fn gpu_faults_end_cleanly_and_resume_to_the_same_weights() {
+    let Some(_) = common::gpu_or_skip() else {
+        return;
+    };
+    let d = dir("faults");
+    let data = simulate(&d, 24, 12);
+    let full = d.join("full");
+    ok(ptycho(&train_args(&data, &full, "3")));
+    let want = read_params(&full.join("model.npz"));
+    for (fault, what) in [
+        ("oom:6", "out of GPU memory"),
+        ("lost:8", "GPU device lost"),
+    ] {
+        let run = d.join(fault.replace(':', "_"));
+        let out = ptycho_env(&train_args(&data, &run, "3"), &[("PTYCHO_FAULT", fault)]);
+        assert_eq!(out.status.code(), Some(1), "{fault}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or_else(|| panic!("{fault}: no error line in {err}"));
+        assert!(
+            line.contains(what) && line.contains("(epoch ") && line.contains("--resume"),
+            "{fault}: {line}"
+        );
+        assert!(
+            !run.join("model.npz").exists(),
+            "{fault}: no model bundle from a failed run"
+        );
+        assert!(run.join("checkpoints/last.npz").is_file());
+        ok(ptycho(&resume_args(&data, &run, "3")));
+        assert_eq!(
+            read_params(&run.join("model.npz")),
+            want,
+            "{fault}: resumed weights differ from the uninterrupted run"
+        );
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// SIGINT during training: the current step finishes, a checkpoint is written, the process
+/// exits with success; resuming reaches the uninterrupted run's weights.
+#[cfg(unix)]
+#[test]
+fn sigint_checkpoints_and_resumes_to_the_same_weights() {
+    let Some(_) = common::gpu_or_skip() else {
+        return;
+    };
+    let d = dir("sigint");
+    let data = simulate(&d, 24, 13);
+    let full = d.join("full");
+    ok(ptycho(&train_args(&data, &full, "4")));
+    let want = read_params(&full.join("model.npz"));
+    let run = d.join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ptycho"))
+        .args(train_args(&data, &run, "4"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first epoch to finish, then interrupt.
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(run.join("metrics.csv"))
+        .map(|m| m.lines().count() < 2)
+        .unwrap_or(true)
+    {
+        assert!(
+            t0.elapsed().as_secs() < 120,
+            "training did not finish an epoch"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if text.contains("interrupted") {
+        assert!(run.join("checkpoints/interrupted.npz").is_file());
+    }
+    ok(ptycho(&resume_args(&data, &run, "4")));
+    assert_eq!(
+        read_params(&run.join("model.npz")),
+        want,
+        "resumed weights differ from the uninterrupted run"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -35,6 +35,46 @@ pub struct EngineOptions {
     /// Pretend the adapter's `max_storage_buffer_binding_size` is at most this many bytes
     /// (tests use it to force chunking with small data).
     pub max_binding_bytes: Option<u64>,
+    /// Fail the given submit with a simulated fault (tests of fault handling).
+    pub fault: Option<Fault>,
+}
+
+/// A simulated GPU fault (`PTYCHO_FAULT=oom:N` or `lost:N`): submit number N (1-based) fails as
+/// if the device had run out of memory or been lost; after a loss every later call fails too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// Which fault.
+    pub kind: FaultKind,
+    /// The submit (1-based) that fails.
+    pub at_submit: u64,
+}
+
+/// Kinds of [`Fault`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Out of GPU memory.
+    OutOfMemory,
+    /// Device lost.
+    DeviceLost,
+}
+
+impl std::str::FromStr for Fault {
+    type Err = GpuError;
+    fn from_str(v: &str) -> Result<Self> {
+        let bad = || {
+            GpuError::InvalidArgument(format!(
+                "PTYCHO_FAULT = '{v}': expected oom:N or lost:N (N ≥ 1, the failing submit)"
+            ))
+        };
+        let (k, n) = v.trim().split_once(':').ok_or_else(bad)?;
+        let kind = match k {
+            "oom" => FaultKind::OutOfMemory,
+            "lost" => FaultKind::DeviceLost,
+            _ => return Err(bad()),
+        };
+        let at_submit = n.parse::<u64>().ok().filter(|&n| n >= 1).ok_or_else(bad)?;
+        Ok(Fault { kind, at_submit })
+    }
 }
 
 impl EngineOptions {
@@ -56,9 +96,14 @@ impl EngineOptions {
             ),
             Err(_) => None,
         };
+        let fault = match std::env::var("PTYCHO_FAULT") {
+            Ok(v) => Some(v.parse()?),
+            Err(_) => None,
+        };
         Ok(EngineOptions {
             accelerator,
             max_binding_bytes,
+            fault,
         })
     }
 }
@@ -120,6 +165,8 @@ pub struct Engine {
     modules: Mutex<HashMap<&'static str, (wgpu::ShaderModule, Arc<naga::Module>)>>,
     pool: Arc<Pool>,
     errors: Arc<Mutex<ErrorSink>>,
+    fault: Option<Fault>,
+    submits: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -223,6 +270,8 @@ impl Engine {
             modules: Mutex::new(HashMap::new()),
             pool: Arc::new(Pool::default()),
             errors,
+            fault: options.fault,
+            submits: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -463,6 +512,25 @@ impl Engine {
     /// Encodes `rec` into one command buffer, submits it, waits, and reads back what it asked for.
     pub fn submit(&self, rec: Recording) -> Result<Submitted> {
         self.check_errors(&rec.label)?;
+        let k = self
+            .submits
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        if let Some(f) = self.fault.filter(|f| f.at_submit == k) {
+            let why = format!("simulated by PTYCHO_FAULT at submit {k} ({})", rec.label);
+            return Err(match f.kind {
+                FaultKind::OutOfMemory => GpuError::OutOfMemory {
+                    context: rec.label.clone(),
+                    message: why,
+                },
+                FaultKind::DeviceLost => {
+                    if let Ok(mut s) = self.errors.lock() {
+                        s.lost = Some(why.clone());
+                    }
+                    GpuError::DeviceLost(why)
+                }
+            });
+        }
         let dev = &self.device;
         let val_scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom_scope = dev.push_error_scope(wgpu::ErrorFilter::OutOfMemory);

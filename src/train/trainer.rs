@@ -56,6 +56,21 @@ pub enum TrainError {
         /// Checkpoint folder.
         dir: String,
     },
+    /// The GPU ran out of memory or was lost during training; the last epoch-boundary
+    /// checkpoint is kept and the run can continue with `--resume`.
+    #[error("{error} (epoch {epoch}, {during}); {saved}{hint}")]
+    GpuFault {
+        /// The GPU error.
+        error: GpuError,
+        /// 1-based epoch.
+        epoch: usize,
+        /// What was running: `step 3`, `validation`, `writing a checkpoint`.
+        during: String,
+        /// Where the last checkpoint is and how to resume from it.
+        saved: String,
+        /// What to change before resuming.
+        hint: &'static str,
+    },
     /// File writing.
     #[error("{path}: {message}")]
     Io {
@@ -618,6 +633,45 @@ pub fn write_bundle(
         .map_err(|e| io_err(&dir.join("config.toml"), e))
 }
 
+/// Turns an out-of-memory or device-lost error during training into [`TrainError::GpuFault`],
+/// which names the checkpoint to resume from.
+fn gpu_fault(
+    e: TrainError,
+    epoch: usize,
+    during: &str,
+    saved: Option<usize>,
+    dir: &Path,
+) -> TrainError {
+    let e = match e {
+        TrainError::Model(ModelError::Gpu(g)) => TrainError::Gpu(g),
+        other => other,
+    };
+    match e {
+        TrainError::Gpu(g @ (GpuError::OutOfMemory { .. } | GpuError::DeviceLost(_))) => {
+            let hint = if matches!(g, GpuError::OutOfMemory { .. }) {
+                " with a smaller --batch-size (or PTYCHO_MAX_BINDING_BYTES to cap buffer sizes)"
+            } else {
+                ""
+            };
+            let saved = match saved {
+                Some(k) => format!(
+                    "the last checkpoint, after epoch {k}, is {0}/checkpoints/last.npz: continue with `ptycho train --resume {0}`",
+                    dir.display()
+                ),
+                None => "no checkpoint was written (training.checkpoint = false)".into(),
+            };
+            TrainError::GpuFault {
+                error: g,
+                epoch,
+                during: during.to_string(),
+                saved,
+                hint,
+            }
+        }
+        other => other,
+    }
+}
+
 /// Splits group indices into (train, validation) with the seed.
 pub fn split_groups(len: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut idx: Vec<usize> = (0..len).collect();
@@ -701,6 +755,22 @@ pub fn train(
     }
     crate::fsutil::write_bytes_atomic(&dir.join("config.toml"), resolved.to_toml().as_bytes())
         .map_err(|e| io_err(&dir.join("config.toml"), e))?;
+    // Epochs in checkpoints/last.npz (what a fault message points to).
+    let mut last_saved = opts.resume.then_some(prog.epochs_done);
+    if !opts.resume {
+        run::write_metrics(&dir.join("metrics.csv"), &rows)?;
+    }
+    if !opts.resume && cfg.training.checkpoint {
+        // A resumable checkpoint exists from the start: a fault or Ctrl-C in the first epoch
+        // can be resumed like any later one.
+        write_checkpoint(
+            &dir.join("checkpoints/last.npz"),
+            &trainer.net,
+            engine,
+            &prog,
+        )?;
+        last_saved = Some(0);
+    }
     run::install_interrupt_handler();
     let t = &cfg.training;
     let c = (cfg.data.gridsize * cfg.data.gridsize) as usize;
@@ -733,7 +803,11 @@ pub fn train(
             let k = t.accumulate_grad_batches;
             let micro = bi % k;
             let apply = micro == k - 1 || bi + 1 == batches.len();
-            let loss = trainer.step(&train_set.x, &train_set.groups, chunk, micro, apply, k)?;
+            let loss = trainer
+                .step(&train_set.x, &train_set.groups, chunk, micro, apply, k)
+                .map_err(|e| {
+                    gpu_fault(e, epoch + 1, &format!("step {}", bi + 1), last_saved, dir)
+                })?;
             if !loss.is_finite() {
                 return Err(TrainError::NonFinite {
                     value: loss,
@@ -767,7 +841,9 @@ pub fn train(
         let val_loss = if val_idx.is_empty() {
             f64::NAN
         } else {
-            trainer.eval_loss(x_val.0, x_val.1, &val_idx)?
+            trainer
+                .eval_loss(x_val.0, x_val.1, &val_idx)
+                .map_err(|e| gpu_fault(e, epoch + 1, "validation", last_saved, dir))?
         };
         let seconds = bar.elapsed();
         bar.finish(&format!(
@@ -794,19 +870,23 @@ pub fn train(
                 || decision.stop
                 || prog.epochs_done == t.epochs)
         {
+            let ck = "writing a checkpoint";
             write_checkpoint(
                 &dir.join("checkpoints/last.npz"),
                 &trainer.net,
                 engine,
                 &prog,
-            )?;
+            )
+            .map_err(|e| gpu_fault(e, epoch + 1, ck, last_saved, dir))?;
+            last_saved = Some(prog.epochs_done);
             if t.keep_best && decision.improved {
                 write_checkpoint(
                     &dir.join("checkpoints/best.npz"),
                     &trainer.net,
                     engine,
                     &prog,
-                )?;
+                )
+                .map_err(|e| gpu_fault(e, epoch + 1, ck, last_saved, dir))?;
             }
         }
         if decision.stop {
