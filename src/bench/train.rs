@@ -18,7 +18,7 @@ pub struct TrainBenchArgs {
     /// Patch size N.
     #[arg(long, default_value_t = 64)]
     pub n: usize,
-    /// Grid size (1; 2 once the object_big path is in).
+    /// Grid size (1 or 2).
     #[arg(long, default_value_t = 1)]
     pub gridsize: u32,
     /// Groups per batch.
@@ -83,8 +83,12 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &TrainBenchArgs) -> anyhow::Res
     }
     times.sort_by(f64::total_cmp);
     let train_s = times[times.len() / 2];
+    // GPU memory: everything held for training (peak), and what inference adds on top.
+    let train_bytes = engine.memory().peak_bytes;
+    let live_before = engine.memory().live_bytes;
     let idx: Vec<usize> = (0..groups.len()).collect();
     let _ = t.predict(&x, &groups, &idx[..a.batch], a.batch)?;
+    let infer_bytes = engine.memory().live_bytes.saturating_sub(live_before);
     let t0 = std::time::Instant::now();
     let _ = t.predict(&x, &groups, &idx, a.batch)?;
     let infer_rate = (idx.len() * c) as f64 / t0.elapsed().as_secs_f64();
@@ -94,6 +98,7 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &TrainBenchArgs) -> anyhow::Res
         let v = serde_json::json!({
             "adapter": engine.describe(), "bench": "train", "n": a.n, "gridsize": a.gridsize, "batch": a.batch,
             "train_patterns_per_s": train_rate, "infer_patterns_per_s": infer_rate, "step_ms": train_s * 1e3,
+            "train_gpu_bytes": train_bytes, "infer_gpu_bytes": infer_bytes,
             "kernels_ms": split,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -111,6 +116,14 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &TrainBenchArgs) -> anyhow::Res
     );
     println!(
         "reference PtychoPINN (PyTorch, 2-core CPU): ~13 (gridsize 1) / ~41 (gridsize 2) training, 24–30 inference patterns/s"
+    );
+    let pats = (a.batch * c) as f64;
+    println!(
+        "GPU memory: training {} in all ({} per pattern of the batch, weights and Adam state included); inference buffers {} ({} per pattern)",
+        crate::cli::human_bytes(train_bytes),
+        crate::cli::human_bytes((train_bytes as f64 / pats) as u64),
+        crate::cli::human_bytes(infer_bytes),
+        crate::cli::human_bytes((infer_bytes as f64 / pats) as u64),
     );
     let total: f64 = split.iter().map(|(_, ms, _)| ms).sum();
     println!("one training step, GPU timestamps ({total:.1} ms in kernels):");

@@ -232,6 +232,18 @@ impl Network {
 
     /// Allocates the saved state and gradient buffers for batches of `batch`.
     pub fn alloc(&self, engine: &Engine, batch: usize) -> ModelResult<Activations> {
+        self.alloc_impl(engine, batch, true)
+    }
+
+    /// Allocates the forward state only (inference: about half the memory of [`Self::alloc`]);
+    /// the backward pass refuses these activations (its gradient buffers are empty).
+    pub fn alloc_inference(&self, engine: &Engine, batch: usize) -> ModelResult<Activations> {
+        self.alloc_impl(engine, batch, false)
+    }
+
+    fn alloc_impl(&self, engine: &Engine, batch: usize, grads: bool) -> ModelResult<Activations> {
+        // Gradient buffers of an inference allocation hold one element (never written).
+        let g = |len: usize| if grads { len } else { 1 };
         let l = &self.layout;
         let mut enc = Vec::new();
         let mut d_enc = Vec::new();
@@ -247,22 +259,28 @@ impl Network {
             let s = self.conv(Part::Encoder(k, 1)).spec;
             let full = batch * s.cout * s.height * s.width;
             enc.push(buf3(&format!("enc{k}"), full, full, full / 4)?);
-            d_enc.push(buf3(&format!("d_enc{k}"), full, full, full / 4)?);
+            d_enc.push(buf3(&format!("d_enc{k}"), g(full), g(full), g(full / 4))?);
         }
         let planes = batch * l.cfg.c;
         let hs = l.head_size();
-        let mk_head = |prefix: &str| -> ModelResult<HeadBuffers> {
+        let mk_head = |prefix: &str, g: &dyn Fn(usize) -> usize| -> ModelResult<HeadBuffers> {
             let mut blocks = Vec::new();
             for j in 0..l.dec_blocks() {
                 let s = self.conv(Part::Decoder(0, j, 1)).spec;
                 let full = batch * s.cout * s.height * s.width;
-                blocks.push(buf3(&format!("{prefix}.dec{j}"), full, full, full * 4)?);
+                blocks.push(buf3(
+                    &format!("{prefix}.dec{j}"),
+                    g(full),
+                    g(full),
+                    g(full * 4),
+                )?);
             }
             Ok(HeadBuffers {
                 blocks,
-                out: engine.alloc(&format!("{prefix}.out"), planes * hs * hs)?,
+                out: engine.alloc(&format!("{prefix}.out"), g(planes * hs * hs))?,
             })
         };
+        let all = |len: usize| len;
         let plen = self
             .convs
             .iter()
@@ -274,11 +292,11 @@ impl Network {
             batch,
             input: engine.alloc("net.input", planes * n * n)?,
             enc,
-            heads: [mk_head("amp")?, mk_head("phase")?],
+            heads: [mk_head("amp", &all)?, mk_head("phase", &all)?],
             obj: engine.alloc("obj", planes * l.cfg.n * l.cfg.n)?,
             d_enc,
-            d_heads: [mk_head("d_amp")?, mk_head("d_phase")?],
-            partials: engine.alloc("net.partials", plen)?,
+            d_heads: [mk_head("d_amp", &g)?, mk_head("d_phase", &g)?],
+            partials: engine.alloc("net.partials", g(plen))?,
         })
     }
 

@@ -18,7 +18,9 @@ use crate::data::npz::{self, DataError, Dataset};
 use crate::gpu::{Engine, GpuBuffer, GpuError};
 use crate::linalg::Axpy;
 use crate::model::{Activations, ModelError, Network};
-use crate::physics::{FarFieldModel, Grouping, Translate, TranslateGeometry, canvas_side};
+use crate::physics::{
+    FarFieldModel, Grouping, MergeGeometry, MergePatches, Translate, TranslateGeometry, canvas_side,
+};
 use crate::rng::SplitMix64;
 
 /// Errors of training and inference.
@@ -174,14 +176,24 @@ struct Pipe {
     model: FarFieldModel,
     x: GpuBuffer<f32>,
     dobj: GpuBuffer<Complex32>,
-    /// Inference of gridsize > 1: the centre crop of each group canvas.
-    crop: Option<Crop>,
 }
 
-/// Centre crop of the group canvases to N (a translation by zero with a crop).
-struct Crop {
+/// GPU state of inference for batches of one size: forward-only activations, and for
+/// gridsize > 1 the object_big merge and the centre crop of each group canvas.
+struct InferPipe {
+    acts: Activations,
+    x: GpuBuffer<f32>,
+    merge: Option<InferMerge>,
+}
+
+/// The merge and crop of [`InferPipe`].
+struct InferMerge {
+    merge: MergePatches,
     translate: Translate,
+    offsets: GpuBuffer<[f32; 2]>,
     zeros: GpuBuffer<[f32; 2]>,
+    canvas: GpuBuffer<Complex32>,
+    wgt: GpuBuffer<f32>,
     out: GpuBuffer<Complex32>,
 }
 
@@ -195,6 +207,7 @@ pub struct Trainer<'e> {
     scale: f64,
     canvas: usize,
     pipes: HashMap<usize, Pipe>,
+    infer_pipes: HashMap<usize, InferPipe>,
     axpy: Axpy,
     acc: GpuBuffer<f32>,
     profile: bool,
@@ -247,6 +260,7 @@ impl<'e> Trainer<'e> {
             scale: intensity_scale(cfg.data.nphotons, n),
             canvas: n,
             pipes: HashMap::new(),
+            infer_pipes: HashMap::new(),
             axpy: Axpy::new(engine)?,
             acc,
             profile: false,
@@ -267,6 +281,7 @@ impl<'e> Trainer<'e> {
         if m > self.canvas {
             self.canvas = m;
             self.pipes.clear();
+            self.infer_pipes.clear();
         }
     }
 
@@ -311,7 +326,6 @@ impl<'e> Trainer<'e> {
                 model,
                 x: self.engine.alloc("train.x", b * c * n * n)?,
                 dobj: self.engine.alloc("train.dobj", b * c * n * n)?,
-                crop: None,
             };
             self.pipes.insert(b, pipe);
         }
@@ -321,6 +335,22 @@ impl<'e> Trainer<'e> {
     /// Uploads the normalised patterns and the relative offsets of the groups `idx` (members
     /// group-major) into the pipe for `idx.len()` groups.
     fn load_batch(&mut self, x: &[f32], g: &Groups, idx: &[usize]) -> Result<(), TrainError> {
+        let (xs, offs) = self.gather(x, g, idx)?;
+        let engine = self.engine;
+        let pipe = self.pipe(idx.len())?;
+        engine.write(&pipe.x, 0, &xs)?;
+        pipe.model.write_offsets(engine, &offs)?;
+        Ok(())
+    }
+
+    /// The normalised patterns and relative offsets of the groups `idx`, members group-major.
+    #[allow(clippy::type_complexity, reason = "two parallel arrays")]
+    fn gather(
+        &self,
+        x: &[f32],
+        g: &Groups,
+        idx: &[usize],
+    ) -> Result<(Vec<f32>, Vec<[f32; 2]>), TrainError> {
         if g.c != self.net.layout.cfg.c {
             return Err(TrainError::Mismatch(format!(
                 "groups of {} patterns for a network with {} channels",
@@ -337,11 +367,7 @@ impl<'e> Trainer<'e> {
                 offs.push([g.offsets[k][0] as f32, g.offsets[k][1] as f32]);
             }
         }
-        let engine = self.engine;
-        let pipe = self.pipe(idx.len())?;
-        engine.write(&pipe.x, 0, &xs)?;
-        pipe.model.write_offsets(engine, &offs)?;
-        Ok(())
+        Ok((xs, offs))
     }
 
     /// Largest batch (groups) whose buffers fit one storage binding of the adapter: bigger
@@ -470,38 +496,66 @@ impl<'e> Trainer<'e> {
         batch: usize,
     ) -> Result<Vec<Complex32>, TrainError> {
         let n = self.cfg.data.n;
+        let c = self.net.layout.cfg.c;
+        let engine = self.engine;
         let mut out = Vec::with_capacity(idx.len() * n * n);
         for chunk in idx.chunks(batch.clamp(1, self.max_batch())) {
-            self.load_batch(x, g, chunk)?;
-            let engine = self.engine;
             let b = chunk.len();
-            let grouped = self.net.layout.cfg.c > 1;
-            let pipe = self.pipes.get_mut(&b).expect("pipe");
-            if grouped && pipe.crop.is_none() {
-                pipe.crop = Some(Crop {
-                    translate: Translate::new(engine)?,
-                    zeros: engine.upload("infer.zero_offsets", &vec![[0.0f32; 2]; b])?,
-                    out: engine.alloc("infer.trimmed", b * n * n)?,
-                });
+            let (xs, offs) = self.gather(x, g, chunk)?;
+            if !self.infer_pipes.contains_key(&b) {
+                let merge = if c > 1 {
+                    let cl = b * self.canvas * self.canvas;
+                    Some(InferMerge {
+                        merge: MergePatches::new(engine)?,
+                        translate: Translate::new(engine)?,
+                        offsets: engine.alloc("infer.offsets", b * c)?,
+                        zeros: engine.upload("infer.zero_offsets", &vec![[0.0f32; 2]; b])?,
+                        canvas: engine.alloc("infer.canvas", cl)?,
+                        wgt: engine.alloc("infer.canvas_weight", cl)?,
+                        out: engine.alloc("infer.trimmed", b * n * n)?,
+                    })
+                } else {
+                    None
+                };
+                let p = InferPipe {
+                    acts: self.net.alloc_inference(engine, b)?,
+                    x: engine.alloc("infer.x", b * c * n * n)?,
+                    merge,
+                };
+                self.infer_pipes.insert(b, p);
             }
-            let pipe = self.pipes.get(&b).expect("pipe");
+            let pipe = &self.infer_pipes[&b];
+            engine.write(&pipe.x, 0, &xs)?;
             let mut rec = engine.recording("infer");
             self.net.forward(engine, &mut rec, &pipe.x, &pipe.acts)?;
-            let result = match &pipe.crop {
-                Some(crop) if grouped => {
-                    pipe.model.record_merge(engine, &mut rec, &pipe.acts.obj)?;
-                    let canvas = pipe.model.canvases().expect("grouped model");
-                    crop.translate.record(
+            let result = match &pipe.merge {
+                Some(m) => {
+                    engine.write(&m.offsets, 0, &offs)?;
+                    m.merge.record(
+                        engine,
+                        &mut rec,
+                        &MergeGeometry {
+                            n,
+                            m: self.canvas,
+                            groups: b,
+                            members: c,
+                        },
+                        &pipe.acts.obj,
+                        &m.offsets,
+                        &m.canvas,
+                        &m.wgt,
+                    )?;
+                    m.translate.record(
                         engine,
                         &mut rec,
                         &TranslateGeometry::reextract(n, self.canvas, b, 1),
-                        canvas,
-                        &crop.zeros,
-                        &crop.out,
+                        &m.canvas,
+                        &m.zeros,
+                        &m.out,
                     )?;
-                    &crop.out
+                    &m.out
                 }
-                _ => &pipe.acts.obj,
+                None => &pipe.acts.obj,
             };
             let id = rec.read(result);
             out.extend(engine.submit(rec)?.get::<Complex32>(id));
