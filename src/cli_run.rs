@@ -84,12 +84,13 @@ fn engine_for(accel: Accelerator) -> anyhow::Result<Engine> {
 
 fn report_train(dir: &Path, s: &crate::train::trainer::TrainSummary) {
     println!(
-        "trained {} epochs: train loss {:.6}, val loss {:.6}, {:.1} patterns/s; peak GPU memory {}{}{}",
+        "trained {} epochs: train loss {:.6}, val loss {:.6}, {:.1} patterns/s; peak GPU memory {}{}{}{}",
         s.epochs,
         s.train_loss,
         s.val_loss,
         s.patterns_per_second,
         crate::cli::human_bytes(s.peak_gpu_bytes),
+        crate::fsutil::peak_host_note(),
         if s.early_stopped { " (early stop)" } else { "" },
         if s.interrupted {
             " (interrupted: resume with --resume)"
@@ -170,12 +171,13 @@ pub fn run_infer(a: &InferArgs, accel: Option<Accelerator>) -> anyhow::Result<()
         },
     )?;
     println!(
-        "inferred {} patterns at {:.1} patterns/s; stitched {}×{} px; peak GPU memory {}",
+        "inferred {} patterns at {:.1} patterns/s; stitched {}×{} px; peak GPU memory {}{}",
         s.patterns,
         s.patterns_per_second,
         s.size_wh.0,
         s.size_wh.1,
-        crate::cli::human_bytes(s.peak_gpu_bytes)
+        crate::cli::human_bytes(s.peak_gpu_bytes),
+        crate::fsutil::peak_host_note()
     );
     println!(
         "wrote {}/reconstruction.npz, amplitude.png, phase.png, product.npz",

@@ -64,3 +64,18 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// Peak resident memory of this process in bytes (`VmHWM` on Linux), if the platform tells.
+pub fn peak_host_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// `; peak host memory X` for the summary lines, or nothing where it is unknown.
+pub fn peak_host_note() -> String {
+    peak_host_bytes()
+        .map(|b| format!("; peak host memory {}", crate::cli::human_bytes(b)))
+        .unwrap_or_default()
+}
