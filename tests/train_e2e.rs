@@ -395,6 +395,30 @@ fn gridsize_two_trains_infers_and_stitches_at_group_centres() {
         "--ground-truth",
         s(&data),
     ]));
+    // Too few patterns to form a group: one line, nothing trained.
+    let few = d.join("few");
+    std::fs::create_dir_all(&few).unwrap();
+    let tiny = simulate(&few, 4, 1);
+    let out = ptycho(&[
+        "train",
+        "--train-data",
+        s(&tiny),
+        "--output-dir",
+        s(&d.join("run_few")),
+        "--n",
+        "16",
+        "--gridsize",
+        "2",
+        "--stitch-crop",
+        "8",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("4 patterns") && err.contains("at least 5"),
+        "{err}"
+    );
+    assert!(!d.join("run_few").exists(), "nothing written for bad data");
     std::fs::remove_dir_all(&d).unwrap();
 }
 

@@ -37,7 +37,8 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &TrainBenchArgs) -> anyhow::Res
     let size = 2 * a.n;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     let obj = objects::lines(size, 60, true, &mut rng);
-    let count = a.batch * (opts.warmup + opts.repeats.max(1));
+    // Gridsize 2 groups need a seed and 4 neighbours.
+    let count = (a.batch * (opts.warmup + opts.repeats.max(1))).max(8);
     let (xs, ys) = scan_positions(
         ScanKind::Random,
         count,

@@ -113,7 +113,7 @@ pub fn nearest_neighbours_par(xs: &[f64], ys: &[f64], k: usize, workers: usize) 
             cand.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             // Every unvisited point is farther than ring·cell.
             let covered = ring as f64 * cell;
-            let done = cand.len() >= want && cand[want - 1].0 <= covered;
+            let done = want == 0 || (cand.len() >= want && cand[want - 1].0 <= covered);
             let exhausted = x0 == 0 && y0 == 0 && x1 == nx - 1 && y1 == ny - 1;
             if done || exhausted || want == 0 {
                 break;

@@ -76,8 +76,8 @@ pub fn infer(
             cfg.data.n
         )));
     }
+    run::check_dir(&opts.output_dir, opts.overwrite)?;
     let set = prepare(&opts.test_data, cfg, 0)?;
-    run::prepare_dir(&opts.output_dir, "infer", opts.overwrite)?;
     let mut t = Trainer::new(engine, cfg, &probe)?;
     t.fit_canvas(&set.groups);
     t.net = Network::load(
@@ -85,6 +85,7 @@ pub fn infer(
         &super::prepare::net_config(cfg),
         &opts.model_dir.join("model.npz"),
     )?;
+    run::prepare_dir(&opts.output_dir, "infer", opts.overwrite)?;
     // Each group's object patch sits at the group centre (for gridsize 1 the pattern's own
     // scan position).
     let (xs, ys): (Vec<f64>, Vec<f64>) = set.groups.centers.iter().map(|c| (c[0], c[1])).unzip();

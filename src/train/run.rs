@@ -51,6 +51,16 @@ pub fn is_run_dir(dir: &Path) -> bool {
 /// Prepares `dir` for a new run (`kind` = "train" or "infer"): creates it, or refuses an existing
 /// non-empty directory unless `overwrite`; writes the marker.
 pub fn prepare_dir(dir: &Path, kind: &str, overwrite: bool) -> Result<(), RunError> {
+    check_dir(dir, overwrite)?;
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let marker = serde_json::json!({ "kind": kind, "ptycho_version": env!("CARGO_PKG_VERSION") });
+    fsutil::write_bytes_atomic(&dir.join(MARKER), marker.to_string().as_bytes())
+        .map_err(|e| io(dir, e))
+}
+
+/// The refusal part of [`prepare_dir`], without writing anything: call it before reading the
+/// inputs, so that bad inputs leave no directory behind.
+pub fn check_dir(dir: &Path, overwrite: bool) -> Result<(), RunError> {
     if dir.exists() {
         let empty = std::fs::read_dir(dir)
             .map_err(|e| io(dir, e))?
@@ -64,10 +74,7 @@ pub fn prepare_dir(dir: &Path, kind: &str, overwrite: bool) -> Result<(), RunErr
             });
         }
     }
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let marker = serde_json::json!({ "kind": kind, "ptycho_version": env!("CARGO_PKG_VERSION") });
-    fsutil::write_bytes_atomic(&dir.join(MARKER), marker.to_string().as_bytes())
-        .map_err(|e| io(dir, e))
+    Ok(())
 }
 
 /// One row of metrics.csv.

@@ -149,6 +149,17 @@ pub fn prepare(path: &Path, cfg: &Config, n_groups: usize) -> Result<Prepared, T
             data.n
         )));
     }
+    let c = (cfg.data.gridsize * cfg.data.gridsize) as usize;
+    if c > 1 && data.len() < cfg.data.neighbor_count.max(c) + 1 {
+        return Err(TrainError::Mismatch(format!(
+            "{}: {} patterns, but gridsize {} groups need at least {} (a seed and its {} nearest neighbours)",
+            path.display(),
+            data.len(),
+            cfg.data.gridsize,
+            cfg.data.neighbor_count.max(c) + 1,
+            cfg.data.neighbor_count.max(c)
+        )));
+    }
     let a = normalisation_factor(&data);
     // Normalise in place: the patterns are held once (the largest host allocation).
     let mut x = std::mem::take(&mut data.diff);
@@ -757,9 +768,8 @@ pub fn train(
             )));
         }
     } else {
-        run::prepare_dir(dir, "train", opts.overwrite)?;
+        run::check_dir(dir, opts.overwrite)?;
     }
-    std::fs::create_dir_all(dir.join("checkpoints")).map_err(|e| io_err(dir, e))?;
     let train_set = prepare(&opts.train_data, cfg, cfg.data.n_groups)?;
     let (train_idx, val_idx, val_set) = match &opts.test_data {
         Some(p) => {
@@ -785,6 +795,11 @@ pub fn train(
     if let Some(v) = &val_set {
         trainer.fit_canvas(&v.groups);
     }
+    // The inputs are good: now the run directory may be written.
+    if !opts.resume {
+        run::prepare_dir(dir, "train", opts.overwrite)?;
+    }
+    std::fs::create_dir_all(dir.join("checkpoints")).map_err(|e| io_err(dir, e))?;
     let schedule = Schedule::new(&cfg.training, cfg.learning_rate());
     let mut prog = Progress0 {
         epochs_done: 0,
