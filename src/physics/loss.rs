@@ -359,27 +359,6 @@ impl FarFieldModel {
         TranslateGeometry::reextract(self.n, g.canvas, self.frames / g.members, g.members)
     }
 
-    /// Records the object_big merge of `obj` into the group canvases (gridsize > 1 only).
-    pub fn record_merge(
-        &self,
-        engine: &Engine,
-        rec: &mut Recording,
-        obj: &GpuBuffer<Complex32>,
-    ) -> Result<()> {
-        let m = self.merged.as_ref().ok_or_else(|| {
-            GpuError::InvalidArgument("record_merge on a gridsize-1 model".into())
-        })?;
-        m.merge.record(
-            engine,
-            rec,
-            &self.merge_geometry(m.grouping),
-            obj,
-            &m.offsets,
-            &m.canvas,
-            &m.wgt,
-        )
-    }
-
     /// Records the forward model and the loss; returns the binding of the summed loss (divide by
     /// [`Self::elements`] for the mean). Also leaves dL/dF ready for [`Self::record_backward`].
     pub fn record_loss(
@@ -392,7 +371,15 @@ impl FarFieldModel {
         check_len("far-field model patches", obj, self.elements())?;
         let lit = match &self.merged {
             Some(m) => {
-                self.record_merge(engine, rec, obj)?;
+                m.merge.record(
+                    engine,
+                    rec,
+                    &self.merge_geometry(m.grouping),
+                    obj,
+                    &m.offsets,
+                    &m.canvas,
+                    &m.wgt,
+                )?;
                 m.translate.record(
                     engine,
                     rec,
@@ -503,16 +490,5 @@ impl FarFieldModel {
     /// The far field F of the last recorded forward pass (fftshifted, orthonormal).
     pub fn far_field(&self) -> &GpuBuffer<Complex32> {
         &self.far
-    }
-
-    /// The group canvases (B, M, M) of the last merge (gridsize > 1).
-    pub fn canvases(&self) -> Option<&GpuBuffer<Complex32>> {
-        self.merged.as_ref().map(|m| &m.canvas)
-    }
-
-    /// The patches that met the probe in the last forward pass, re-extracted from the canvases
-    /// (gridsize > 1).
-    pub fn reextracted(&self) -> Option<&GpuBuffer<Complex32>> {
-        self.merged.as_ref().map(|m| &m.obj)
     }
 }
