@@ -48,6 +48,9 @@ pub struct InferArgs {
     /// Replace an existing output directory.
     #[arg(long)]
     pub overwrite: bool,
+    /// Also write amplitude.tiff and phase.tiff (single-channel float32).
+    #[arg(long)]
+    pub tiff: bool,
     /// Central pixels of each patch used in stitching.
     #[arg(long)]
     pub stitch_crop: Option<usize>,
@@ -170,6 +173,7 @@ pub fn run_infer(a: &InferArgs, accel: Option<Accelerator>) -> anyhow::Result<()
             test_data: a.test_data.clone(),
             output_dir: a.output_dir.clone(),
             overwrite: a.overwrite,
+            tiff: a.tiff,
         },
     )?;
     println!(
@@ -180,10 +184,7 @@ pub fn run_infer(a: &InferArgs, accel: Option<Accelerator>) -> anyhow::Result<()
         s.size_wh.1,
         crate::cli::human_bytes(s.peak_gpu_bytes)
     );
-    println!(
-        "wrote {}/reconstruction.npz, amplitude.png, phase.png, product.npz",
-        a.output_dir.display()
-    );
+    println!("wrote {}/{}", a.output_dir.display(), s.files.join(", "));
     Ok(())
 }
 
@@ -257,6 +258,7 @@ pub fn run_demo(a: &DemoArgs, accel: Option<Accelerator>) -> anyhow::Result<()> 
             test_data: dir.join("test.npz"),
             output_dir: out.clone(),
             overwrite: true,
+            tiff: false,
         },
     )?;
     println!(

@@ -180,15 +180,19 @@ fn tiny_train_infer_evaluate_and_resume() {
         s(&inf),
         "--inference-batch-size",
         "7",
+        "--tiff",
     ]));
     assert!(out.contains("inferred 40 patterns"), "{out}");
     for f in [
         "reconstruction.npz",
         "amplitude.png",
         "phase.png",
+        "amplitude.tiff",
+        "phase.tiff",
         "product.npz",
     ] {
         assert!(inf.join(f).is_file(), "{f} missing");
+        assert!(out.contains(f), "{f} not reported: {out}");
     }
     let mut prod =
         ndarray_npy::NpzReader::new(std::fs::File::open(inf.join("product.npz")).unwrap()).unwrap();
