@@ -187,4 +187,10 @@ impl Product {
             message: e.to_string(),
         })
     }
+
+    /// Writes the HDF5 product as Ptychodus 1.7's `save_product` lays it out, atomically.
+    #[cfg(feature = "hdf5")]
+    pub fn write_h5(&self, path: &Path) -> Result<(), DataError> {
+        crate::data::cxi::write_product(path, self)
+    }
 }

@@ -8,8 +8,8 @@ use num_complex::Complex32;
 use super::run;
 use super::trainer::{TrainError, Trainer, prepare};
 use crate::config::Resolved;
-use crate::data::npz;
 use crate::data::product::{Geometry, Product};
+use crate::data::{ReadOptions, npz};
 use crate::gpu::Engine;
 use crate::model::Network;
 use crate::stitch::{Stitched, stitch};
@@ -19,12 +19,15 @@ use crate::stitch::{Stitched, stitch};
 pub struct InferOptions {
     /// Run directory with the bundle.
     pub model_dir: PathBuf,
-    /// Test NPZ.
+    /// Test data (NPZ or CXI).
     pub test_data: PathBuf,
     /// Output directory.
     pub output_dir: PathBuf,
     /// Replace an existing output directory.
     pub overwrite: bool,
+    /// How the test data are read (CXI pixel size, probe file); a file without a probe uses
+    /// the bundle's.
+    pub read: ReadOptions,
     /// Also write amplitude.tiff and phase.tiff (float32).
     pub tiff: bool,
 }
@@ -81,7 +84,11 @@ pub fn infer(
             cfg.data.n
         )));
     }
-    let set = prepare(&opts.test_data, cfg, 0)?;
+    let read = ReadOptions {
+        fallback_probe: Some(probe.clone()),
+        ..opts.read.clone()
+    };
+    let set = prepare(&opts.test_data, cfg, 0, &read)?;
     run::prepare_dir(&opts.output_dir, "infer", opts.overwrite)?;
     let mut t = Trainer::new(engine, cfg, &probe)?;
     t.net = Network::load(
@@ -150,9 +157,9 @@ pub fn write_pictures(dir: &Path, s: &Stitched) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// The Ptychodus 1.7 NPZ product (specs/data.md). Geometry (pixel size, distance, energy)
-/// comes from the test data when they carry it, otherwise from `inference.pixel_size_m` and
-/// placeholders.
+/// The Ptychodus 1.7 product (specs/data.md): product.npz, and product.h5 with the `hdf5`
+/// feature. Geometry (pixel size, distance, energy) comes from CXI test data when they carry
+/// it, otherwise from `inference.pixel_size_m` and placeholders.
 fn write_product(
     out: &Path,
     s: &Stitched,
@@ -169,5 +176,11 @@ fn write_product(
         .collect();
     let p = Product::new(s, probe, (xs, ys), geometry, px, &losses);
     p.write_npz(&out.join("product.npz"))?;
+    #[cfg(feature = "hdf5")]
+    {
+        p.write_h5(&out.join("product.h5"))?;
+        Ok(vec!["product.npz", "product.h5"])
+    }
+    #[cfg(not(feature = "hdf5"))]
     Ok(vec!["product.npz"])
 }
