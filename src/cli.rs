@@ -59,6 +59,9 @@ pub struct StitchArgs {
     /// Central pixels of each patch used.
     #[arg(long, default_value_t = 20)]
     pub crop: usize,
+    /// Also write amplitude.tiff and phase.tiff (single-channel float32) next to the output.
+    #[arg(long)]
+    pub tiff: bool,
 }
 
 /// `ptycho evaluate`.
@@ -144,6 +147,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let s = crate::stitch::stitch(&patches, n, &xs, &ys, a.crop);
             crate::data::npz::write_reconstruction(&a.output, &s, &xs, &ys)?;
+            if a.tiff {
+                let dir = match a.output.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => std::path::Path::new("."),
+                };
+                for p in crate::data::tiff::write_amplitude_phase(dir, &s)? {
+                    println!("wrote {}", p.display());
+                }
+            }
             println!(
                 "wrote {} ({}×{} px, origin x {:.2}, y {:.2})",
                 a.output.display(),

@@ -6,18 +6,51 @@ use clap::Args;
 
 use crate::cli_config::{ConfigFlags, ExecFlags};
 use crate::config::{self, Resolved};
+use crate::data::ReadOptions;
 use crate::gpu::{Accelerator, Engine};
 use crate::train::infer::{InferOptions, infer};
 use crate::train::trainer::{TrainOptions, train};
 
+/// How data files are read: flags shared by `train` and `infer`.
+#[derive(Clone, Debug, Default, Args)]
+pub struct ReadFlags {
+    /// Probe file replacing the data file's probe: NPZ (`probeGuess`, or `probe` of a model
+    /// bundle or Ptychodus product) or CXI.
+    #[arg(long, value_name = "FILE")]
+    pub probe: Option<PathBuf>,
+    /// Object pixel size in metres for converting CXI translations to pixels [default:
+    /// λ·z/(N·detector pixel) from the file's energy, distance and detector pixel size].
+    #[arg(long, value_name = "METRES", value_parser = positive_metres)]
+    pub cxi_pixel_size_m: Option<f64>,
+}
+
+impl ReadFlags {
+    /// The reader options these flags ask for.
+    pub fn options(&self) -> ReadOptions {
+        ReadOptions {
+            pixel_size_m: self.cxi_pixel_size_m,
+            probe: self.probe.clone(),
+            fallback_probe: None,
+        }
+    }
+}
+
+/// A positive, finite length in metres (clap value parser).
+pub fn positive_metres(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("{s}: expected a positive length in metres")),
+    }
+}
+
 /// `ptycho train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Training data (PtychoPINN NPZ).
-    #[arg(long, value_name = "NPZ", required_unless_present = "resume")]
+    /// Training data (PtychoPINN NPZ, or CXI with the `hdf5` feature).
+    #[arg(long, value_name = "FILE", required_unless_present = "resume")]
     pub train_data: Option<PathBuf>,
     /// Separate validation data (instead of holding out `validation_split` of the groups).
-    #[arg(long, value_name = "NPZ")]
+    #[arg(long, value_name = "FILE")]
     pub test_data: Option<PathBuf>,
     /// Run directory (model bundle, checkpoints, metrics.csv, config.toml).
     #[arg(long, value_name = "DIR", required_unless_present = "resume")]
@@ -30,6 +63,9 @@ pub struct TrainArgs {
     pub overwrite: bool,
     #[command(flatten)]
     #[allow(missing_docs, reason = "flattened")]
+    pub read: ReadFlags,
+    #[command(flatten)]
+    #[allow(missing_docs, reason = "flattened")]
     pub flags: ConfigFlags,
 }
 
@@ -39,15 +75,23 @@ pub struct InferArgs {
     /// Run directory written by `ptycho train`.
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
-    /// Data to reconstruct (PtychoPINN NPZ).
-    #[arg(long, value_name = "NPZ")]
+    /// Data to reconstruct (PtychoPINN NPZ, or CXI with the `hdf5` feature; without a probe
+    /// of its own the model's is used).
+    #[arg(long, value_name = "FILE")]
     pub test_data: PathBuf,
-    /// Output directory (reconstruction.npz, amplitude.png, phase.png, product.npz).
+    /// Output directory (reconstruction.npz, amplitude.png, phase.png, product.npz, and
+    /// product.h5 with the `hdf5` feature).
     #[arg(long, value_name = "DIR")]
     pub output_dir: PathBuf,
     /// Replace an existing output directory.
     #[arg(long)]
     pub overwrite: bool,
+    /// Also write amplitude.tiff and phase.tiff (single-channel float32).
+    #[arg(long)]
+    pub tiff: bool,
+    #[command(flatten)]
+    #[allow(missing_docs, reason = "flattened")]
+    pub read: ReadFlags,
     /// Central pixels of each patch used in stitching.
     #[arg(long)]
     pub stitch_crop: Option<usize>,
@@ -126,6 +170,7 @@ pub fn run_train(a: &TrainArgs, accel: Option<Accelerator>) -> anyhow::Result<()
         output_dir: dir.clone(),
         resume,
         overwrite: a.overwrite,
+        read: a.read.options(),
     };
     let s = train(&engine, &resolved, &opts)?;
     report_train(&dir, &s);
@@ -168,6 +213,8 @@ pub fn run_infer(a: &InferArgs, accel: Option<Accelerator>) -> anyhow::Result<()
             test_data: a.test_data.clone(),
             output_dir: a.output_dir.clone(),
             overwrite: a.overwrite,
+            read: a.read.options(),
+            tiff: a.tiff,
         },
     )?;
     println!(
@@ -179,10 +226,7 @@ pub fn run_infer(a: &InferArgs, accel: Option<Accelerator>) -> anyhow::Result<()
         crate::cli::human_bytes(s.peak_gpu_bytes),
         crate::fsutil::peak_host_note()
     );
-    println!(
-        "wrote {}/reconstruction.npz, amplitude.png, phase.png, product.npz",
-        a.output_dir.display()
-    );
+    println!("wrote {}/{}", a.output_dir.display(), s.files.join(", "));
     Ok(())
 }
 
@@ -201,6 +245,7 @@ pub fn run_demo(a: &DemoArgs, accel: Option<Accelerator>) -> anyhow::Result<()> 
             output_test: None,
             split: None,
             input: None,
+            cxi_pixel_size_m: None,
             n: 64,
             object: crate::simulate::cli::ObjectKind::Lines,
             object_size: 128,
@@ -242,6 +287,7 @@ pub fn run_demo(a: &DemoArgs, accel: Option<Accelerator>) -> anyhow::Result<()> 
             output_dir: run_dir.clone(),
             resume: false,
             overwrite: true,
+            read: ReadOptions::default(),
         },
     )?;
     report_train(&run_dir, &s);
@@ -256,6 +302,8 @@ pub fn run_demo(a: &DemoArgs, accel: Option<Accelerator>) -> anyhow::Result<()> 
             test_data: dir.join("test.npz"),
             output_dir: out.clone(),
             overwrite: true,
+            read: ReadOptions::default(),
+            tiff: false,
         },
     )?;
     println!(

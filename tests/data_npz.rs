@@ -192,3 +192,103 @@ fn bad_inputs_are_one_line_errors_naming_the_key() {
             .contains("not a readable NPZ")
     );
 }
+
+#[test]
+fn integer_diff3d_is_counts_and_becomes_sqrt_amplitudes() {
+    let n = 8;
+    let probe = Array2::from_elem((n, n), Complex32::new(1.0, 0.0));
+    let counts = Array3::from_shape_fn((2, n, n), |(k, i, j)| ((k * 64 + i * 8 + j) * 3) as u16);
+    let p = tmp("u16.npz");
+    write_raw(&p, |w| {
+        w.add_array("xcoords", &Array1::from(vec![1.0f64, 2.0]))
+            .unwrap();
+        w.add_array("ycoords", &Array1::from(vec![1.0f64, 2.0]))
+            .unwrap();
+        w.add_array("diff3d", &counts).unwrap();
+        w.add_array("probeGuess", &probe).unwrap();
+    });
+    let d = read_dataset(&p).unwrap();
+    let want: Vec<f32> = counts.iter().map(|&c| (c as f64).sqrt() as f32).collect();
+    assert_eq!(d.diff, want);
+    assert_eq!(d.diff[3], 3.0);
+    // Signed counts below zero are refused, naming the key and the value.
+    let p = tmp("i16.npz");
+    let mut bad = counts.mapv(|c| c as i16);
+    bad[[1, 0, 2]] = -4;
+    write_raw(&p, |w| {
+        w.add_array("xcoords", &Array1::from(vec![1.0f64, 2.0]))
+            .unwrap();
+        w.add_array("ycoords", &Array1::from(vec![1.0f64, 2.0]))
+            .unwrap();
+        w.add_array("diff3d", &bad).unwrap();
+        w.add_array("probeGuess", &probe).unwrap();
+    });
+    let msg = read_dataset(&p).unwrap_err().to_string();
+    assert!(
+        msg.contains("'diff3d'") && msg.contains("negative count -4") && !msg.contains('\n'),
+        "{msg}"
+    );
+}
+
+#[test]
+fn probe_file_replaces_the_data_files_probe() {
+    let d = sample(3, 8);
+    let data = tmp("probe-data.npz");
+    write_dataset(&data, &d).unwrap();
+    let pf = tmp("probe-only.npz");
+    // A Ptychodus-product-style (modes, N, N) `probe`: the first mode is used.
+    write_raw(&pf, |w| {
+        w.add_array(
+            "probe",
+            &Array3::from_shape_fn((2, 8, 8), |(k, _, _)| Complex32::new(k as f32 + 5.0, 0.0)),
+        )
+        .unwrap();
+    });
+    let opts = ptycho::data::ReadOptions {
+        probe: Some(pf.clone()),
+        ..Default::default()
+    };
+    let got = ptycho::data::read_dataset(&data, &opts).unwrap();
+    assert!(got.probe.iter().all(|z| *z == Complex32::new(5.0, 0.0)));
+    assert_eq!(got.diff, d.diff);
+}
+
+#[test]
+fn an_oversized_npy_header_is_refused_before_allocating() {
+    // A header claiming 2^40 float64 values in a tiny entry.
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    let dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (1099511627776,), }";
+    let mut header = dict.to_string();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    npy.extend((header.len() as u16).to_le_bytes());
+    npy.extend(header.as_bytes());
+    npy.extend([0u8; 16]);
+    let p = tmp("huge.npz");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&p).unwrap());
+    z.start_file("xcoords.npy", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut z, &npy).unwrap();
+    z.finish().unwrap();
+    let msg = read_dataset(&p).unwrap_err().to_string();
+    assert!(
+        msg.contains("'xcoords'") && msg.contains("more than the") && !msg.contains('\n'),
+        "{msg}"
+    );
+}
+
+#[cfg(not(feature = "hdf5"))]
+#[test]
+fn hdf5_input_without_the_feature_says_how_to_get_it() {
+    let p = tmp("data.cxi");
+    std::fs::write(&p, b"\x89HDF\r\n\x1a\n\0\0\0\0").unwrap();
+    let msg = ptycho::data::read_dataset(&p, &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("--features hdf5") && msg.contains("libhdf5-dev") && !msg.contains('\n'),
+        "{msg}"
+    );
+}

@@ -180,15 +180,21 @@ fn tiny_train_infer_evaluate_and_resume() {
         s(&inf),
         "--inference-batch-size",
         "7",
+        "--tiff",
     ]));
     assert!(out.contains("inferred 40 patterns"), "{out}");
     for f in [
         "reconstruction.npz",
         "amplitude.png",
         "phase.png",
+        "amplitude.tiff",
+        "phase.tiff",
         "product.npz",
+        #[cfg(feature = "hdf5")]
+        "product.h5",
     ] {
         assert!(inf.join(f).is_file(), "{f} missing");
+        assert!(out.contains(f), "{f} not reported: {out}");
     }
     let mut prod =
         ndarray_npy::NpzReader::new(std::fs::File::open(inf.join("product.npz")).unwrap()).unwrap();
@@ -656,5 +662,140 @@ fn sigint_checkpoints_and_resumes_to_the_same_weights() {
         want,
         "resumed weights differ from the uninterrupted run"
     );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Train and infer straight from a CXI file (float counts, translations in metres, no probe:
+/// training takes `--probe`, inference the model's), equal in positions to the NPZ it was
+/// made from; the HDF5 product carries the CXI geometry.
+#[cfg(feature = "hdf5")]
+#[test]
+fn train_and_infer_from_cxi() {
+    let Some(_) = common::gpu_or_skip() else {
+        return;
+    };
+    let d = dir("cxi");
+    let npz = simulate(&d, 24, 6);
+    let data = ptycho::data::npz::read_dataset(&npz).unwrap();
+    let (m, n) = (data.len(), data.n);
+    // 9 keV, 1.5 m, 172 µm pixels: object pixel λ·z/(N·dx).
+    let (e_j, z, dx) = (9000.0 * ptycho::data::cxi::ELECTRON_VOLT_J, 1.5, 172e-6);
+    let px = 6.626_070_15e-34 * 299_792_458.0 / e_j * z / (n as f64 * dx);
+    let cxi = d.join("sim.cxi");
+    {
+        let f = hdf5::File::create(&cxi).unwrap();
+        for g in [
+            "entry_1",
+            "entry_1/instrument_1",
+            "entry_1/instrument_1/source_1",
+            "entry_1/instrument_1/detector_1",
+            "entry_1/sample_1",
+            "entry_1/sample_1/geometry_1",
+        ] {
+            f.create_group(g).unwrap();
+        }
+        let counts = ndarray::Array3::from_shape_vec(
+            (m, n, n),
+            data.diff
+                .iter()
+                .map(|a| (*a as f64) * (*a as f64))
+                .collect(),
+        )
+        .unwrap();
+        f.new_dataset_builder()
+            .with_data(&counts)
+            .create("entry_1/instrument_1/detector_1/data")
+            .unwrap();
+        let t = ndarray::Array2::from_shape_fn((m, 3), |(i, k)| match k {
+            0 => data.xcoords[i] * px,
+            1 => data.ycoords[i] * px,
+            _ => 0.0,
+        });
+        f.new_dataset_builder()
+            .with_data(&t)
+            .create("entry_1/sample_1/geometry_1/translation")
+            .unwrap();
+        for (p, v) in [
+            ("entry_1/instrument_1/source_1/energy", e_j),
+            ("entry_1/instrument_1/detector_1/distance", z),
+            ("entry_1/instrument_1/detector_1/x_pixel_size", dx),
+            ("entry_1/instrument_1/detector_1/y_pixel_size", dx),
+        ] {
+            f.new_dataset::<f64>()
+                .create(p)
+                .unwrap()
+                .write_scalar(&v)
+                .unwrap();
+        }
+    }
+    let flags = [
+        "--n",
+        "16",
+        "--batch-size",
+        "8",
+        "--stitch-crop",
+        "8",
+        "--quiet",
+    ];
+    let run = d.join("run");
+    // Without a probe anywhere, training asks for one.
+    let mut a = vec![
+        "train",
+        "--train-data",
+        s(&cxi),
+        "--output-dir",
+        s(&run),
+        "--epochs",
+        "1",
+    ];
+    a.extend(flags);
+    let out = ptycho(&a);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--probe"), "{err}");
+    assert!(!run.exists(), "a refused run left its directory");
+    a.extend(["--probe", s(&npz)]);
+    let out = ptycho(&a);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("amplitudes = sqrt(counts)"),
+        "no note on stderr: {err}"
+    );
+    let inf = d.join("inf");
+    ok(ptycho(&[
+        "infer",
+        "--model",
+        s(&run),
+        "--test-data",
+        s(&cxi),
+        "--output-dir",
+        s(&inf),
+    ]));
+    let mut r =
+        ndarray_npy::NpzReader::new(std::fs::File::open(inf.join("reconstruction.npz")).unwrap())
+            .unwrap();
+    let xs: ndarray::Array1<f64> = r.by_name("xcoords").unwrap();
+    for (i, x) in xs.iter().enumerate() {
+        assert!(
+            (x - data.xcoords[i]).abs() < 1e-9,
+            "x {i}: {x} vs {}",
+            data.xcoords[i]
+        );
+    }
+    let h5 = hdf5::File::open(inf.join("product.h5")).unwrap();
+    let e = h5
+        .attr("photon_energy_eV")
+        .unwrap()
+        .read_scalar::<f64>()
+        .unwrap();
+    assert!((e - 9000.0).abs() < 1e-9, "{e}");
+    let pw = h5
+        .dataset("object")
+        .unwrap()
+        .attr("pixel_width_m")
+        .unwrap()
+        .read_scalar::<f64>()
+        .unwrap();
+    assert!((pw / px - 1.0).abs() < 1e-12, "{pw} vs {px}");
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -34,9 +34,14 @@ pub struct SimulateArgs {
     /// Fraction of patterns (smallest y first) written to the train file; the rest to the test file.
     #[arg(long)]
     pub split: Option<f64>,
-    /// Take objectGuess and probeGuess (and xcoords/ycoords if present) from this NPZ.
-    #[arg(long, value_name = "NPZ")]
+    /// Take objectGuess and probeGuess (and xcoords/ycoords if present) from this NPZ, or the
+    /// object, probe and translations from a CXI file (`hdf5` feature).
+    #[arg(long, value_name = "FILE")]
     pub input: Option<PathBuf>,
+    /// Object pixel size in metres for converting the translations of a CXI `--input` to
+    /// pixels [default: from the file].
+    #[arg(long, value_name = "METRES", value_parser = crate::cli_run::positive_metres)]
+    pub cxi_pixel_size_m: Option<f64>,
     /// Pattern (probe) size N.
     #[arg(long, default_value_t = 64)]
     pub n: usize,
@@ -98,7 +103,11 @@ pub fn run(engine: &Engine, a: &SimulateArgs) -> anyhow::Result<Vec<PathBuf>> {
     }
     let (obj, (h, w), probe, n, positions, kind) = match &a.input {
         Some(path) => {
-            let (obj, (h, w), probe, pos) = npz::read_sim_input(path)?;
+            let read = crate::data::ReadOptions {
+                pixel_size_m: a.cxi_pixel_size_m,
+                ..Default::default()
+            };
+            let (obj, (h, w), probe, pos) = crate::data::read_sim_input(path, &read)?;
             let n = (probe.len() as f64).sqrt() as usize;
             (
                 obj,

@@ -8,7 +8,8 @@ use num_complex::Complex32;
 use super::run;
 use super::trainer::{TrainError, Trainer, prepare};
 use crate::config::Resolved;
-use crate::data::npz;
+use crate::data::product::{Geometry, Product};
+use crate::data::{ReadOptions, npz};
 use crate::gpu::Engine;
 use crate::model::Network;
 use crate::stitch::{Stitched, Stitcher};
@@ -18,12 +19,17 @@ use crate::stitch::{Stitched, Stitcher};
 pub struct InferOptions {
     /// Run directory with the bundle.
     pub model_dir: PathBuf,
-    /// Test NPZ.
+    /// Test data (NPZ or CXI).
     pub test_data: PathBuf,
     /// Output directory.
     pub output_dir: PathBuf,
     /// Replace an existing output directory.
     pub overwrite: bool,
+    /// How the test data are read (CXI pixel size, probe file); a file without a probe uses
+    /// the bundle's.
+    pub read: ReadOptions,
+    /// Also write amplitude.tiff and phase.tiff (float32).
+    pub tiff: bool,
 }
 
 /// What inference produced.
@@ -37,6 +43,8 @@ pub struct InferSummary {
     pub size_wh: (usize, usize),
     /// Peak GPU bytes.
     pub peak_gpu_bytes: u64,
+    /// Files written in the output directory.
+    pub files: Vec<&'static str>,
 }
 
 fn read_bundle(dir: &Path) -> Result<(Vec<Complex32>, f64), TrainError> {
@@ -77,7 +85,11 @@ pub fn infer(
         )));
     }
     run::check_dir(&opts.output_dir, opts.overwrite)?;
-    let set = prepare(&opts.test_data, cfg, 0)?;
+    let read = ReadOptions {
+        fallback_probe: Some(probe.clone()),
+        ..opts.read.clone()
+    };
+    let set = prepare(&opts.test_data, cfg, 0, &read)?;
     let mut t = Trainer::new(engine, cfg, &probe)?;
     t.fit_canvas(&set.groups);
     t.net = Network::load(
@@ -123,20 +135,26 @@ pub fn infer(
     let out = &opts.output_dir;
     npz::write_reconstruction(&out.join("reconstruction.npz"), &s, &xs, &ys)?;
     write_pictures(out, &s)?;
-    write_product(
-        &out.join("product.npz"),
+    let mut files = vec!["reconstruction.npz", "amplitude.png", "phase.png"];
+    if opts.tiff {
+        crate::data::tiff::write_amplitude_phase(out, &s)?;
+        files.extend(["amplitude.tiff", "phase.tiff"]);
+    }
+    files.extend(write_product(
+        out,
         &s,
         &probe,
-        &xs,
-        &ys,
+        (&xs, &ys),
+        Geometry::of(&set.data),
         cfg.inference.pixel_size_m,
         &opts.model_dir,
-    )?;
+    )?);
     Ok(InferSummary {
         patterns: idx.len() * set.groups.c,
         patterns_per_second: rate,
         size_wh: (s.w, s.h),
         peak_gpu_bytes: engine.memory().peak_bytes,
+        files,
     })
 }
 
@@ -163,38 +181,30 @@ pub fn write_pictures(dir: &Path, s: &Stitched) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// The Ptychodus 1.7 NPZ product (specs/data.md).
+/// The Ptychodus 1.7 product (specs/data.md): product.npz, and product.h5 with the `hdf5`
+/// feature. Geometry (pixel size, distance, energy) comes from CXI test data when they carry
+/// it, otherwise from `inference.pixel_size_m` and placeholders.
 fn write_product(
-    path: &Path,
+    out: &Path,
     s: &Stitched,
     probe: &[Complex32],
-    xs: &[f64],
-    ys: &[f64],
+    (xs, ys): (&[f64], &[f64]),
+    geometry: Option<Geometry>,
     px: f64,
     model_dir: &Path,
-) -> Result<(), TrainError> {
-    let n = (probe.len() as f64).sqrt() as usize;
-    let m = xs.len();
+) -> Result<Vec<&'static str>, TrainError> {
     let rows = run::read_metrics(&model_dir.join("metrics.csv")).unwrap_or_default();
-    crate::fsutil::write_atomic(path, |w| -> std::io::Result<()> {
-        let mut zip = zip::ZipWriter::new(w);
-        npz::add(&mut zip, "detector_object_distance_m", &[], vec![1.0f64])?;
-        npz::add(&mut zip, "photon_energy_eV", &[], vec![10000.0f64])?;
-        npz::add(&mut zip, "object", &[1, s.h, s.w], s.object.clone())?;
-        npz::add(&mut zip, "object_pixel_width_m", &[], vec![px])?;
-        npz::add(&mut zip, "object_pixel_height_m", &[], vec![px])?;
-        npz::add(&mut zip, "object_center_x_m", &[], vec![(s.origin_xy[0] + s.w as f64 / 2.0) * px])?;
-        npz::add(&mut zip, "object_center_y_m", &[], vec![(s.origin_xy[1] + s.h as f64 / 2.0) * px])?;
-        npz::add(&mut zip, "probe", &[1, n, n], probe.to_vec())?;
-        npz::add(&mut zip, "probe_position_indexes", &[m], (0..m as i64).collect::<Vec<_>>())?;
-        npz::add(&mut zip, "probe_position_x_m", &[m], xs.iter().map(|x| x * px).collect::<Vec<_>>())?;
-        npz::add(&mut zip, "probe_position_y_m", &[m], ys.iter().map(|y| y * px).collect::<Vec<_>>())?;
-        npz::add(&mut zip, "loss_epochs", &[rows.len()], rows.iter().map(|r| r.epoch as i64).collect::<Vec<_>>())?;
-        npz::add(&mut zip, "loss_values", &[rows.len()], rows.iter().map(|r| r.train_loss).collect::<Vec<_>>())?;
-        npz::add_string(&mut zip, "name", "ptycho reconstruction")?;
-        npz::add_string(&mut zip, "comments", "PtychoPINN-style reconstruction by ptycho (WGSL); distance and energy are placeholders")?;
-        zip.finish().map_err(std::io::Error::other)?;
-        Ok(())
-    })
-    .map_err(|e| TrainError::Io { path: path.display().to_string(), message: e.to_string() })
+    let losses: Vec<(i64, f64)> = rows
+        .iter()
+        .map(|r| (r.epoch as i64, r.train_loss))
+        .collect();
+    let p = Product::new(s, probe, (xs, ys), geometry, px, &losses);
+    p.write_npz(&out.join("product.npz"))?;
+    #[cfg(feature = "hdf5")]
+    {
+        p.write_h5(&out.join("product.h5"))?;
+        Ok(vec!["product.npz", "product.h5"])
+    }
+    #[cfg(not(feature = "hdf5"))]
+    Ok(vec!["product.npz"])
 }

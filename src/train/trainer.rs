@@ -14,7 +14,7 @@ use super::run::{self, EpochRow, Progress, RunError};
 use super::schedule::{Schedule, ScheduleState};
 use crate::config::{Config, Monitor, Resolved};
 use crate::data::group::{Groups, make_groups_par};
-use crate::data::npz::{self, DataError, Dataset};
+use crate::data::{DataError, Dataset, ReadOptions};
 use crate::gpu::{Engine, GpuBuffer, GpuError};
 use crate::linalg::Axpy;
 use crate::model::{Activations, ModelError, Network};
@@ -103,6 +103,8 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Replace an existing directory.
     pub overwrite: bool,
+    /// How the data files are read (CXI pixel size, probe file).
+    pub read: ReadOptions,
 }
 
 /// What a training run did.
@@ -136,9 +138,15 @@ pub struct Prepared {
     pub groups: Groups,
 }
 
-/// Loads, checks against the config, normalises and groups a dataset.
-pub fn prepare(path: &Path, cfg: &Config, n_groups: usize) -> Result<Prepared, TrainError> {
-    let mut data = npz::read_dataset(path)?;
+/// Loads (NPZ or CXI, see [`crate::data::read_dataset`]), checks against the config,
+/// normalises and groups a dataset.
+pub fn prepare(
+    path: &Path,
+    cfg: &Config,
+    n_groups: usize,
+    read: &ReadOptions,
+) -> Result<Prepared, TrainError> {
+    let mut data = crate::data::read_dataset(path, read)?;
     if data.n != cfg.data.n {
         return Err(TrainError::Mismatch(format!(
             "{}: patterns are {}×{} but the configuration has data.n = {} (pass --n {} or use a matching model)",
@@ -770,10 +778,14 @@ pub fn train(
     } else {
         run::check_dir(dir, opts.overwrite)?;
     }
-    let train_set = prepare(&opts.train_data, cfg, cfg.data.n_groups)?;
-    let (train_idx, val_idx, val_set) = match &opts.test_data {
-        Some(p) => {
-            let v = prepare(p, cfg, 0)?;
+    // Data before the run directory: bad input must not leave a directory behind.
+    let train_set = prepare(&opts.train_data, cfg, cfg.data.n_groups, &opts.read)?;
+    let test_set = match &opts.test_data {
+        Some(p) => Some(prepare(p, cfg, 0, &opts.read)?),
+        None => None,
+    };
+    let (train_idx, val_idx, val_set) = match test_set {
+        Some(v) => {
             let all: Vec<usize> = (0..v.groups.len()).collect();
             (
                 (0..train_set.groups.len()).collect::<Vec<_>>(),
