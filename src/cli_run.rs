@@ -31,6 +31,7 @@ impl ReadFlags {
             pixel_size_m: self.cxi_pixel_size_m,
             probe: self.probe.clone(),
             fallback_probe: None,
+            skip_patches: false,
         }
     }
 }

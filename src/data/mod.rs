@@ -30,6 +30,9 @@ pub struct ReadOptions {
     pub probe: Option<PathBuf>,
     /// A probe used only when the data file has none (inference: the model bundle's).
     pub fallback_probe: Option<Vec<Complex32>>,
+    /// Leave ground-truth patches (`ground_truth_patches`/`Y`) unread: training and inference
+    /// do not use them, and they are the largest array of a simulated file.
+    pub skip_patches: bool,
 }
 
 /// The format of a data file.
@@ -128,7 +131,7 @@ pub fn read_dataset(path: &Path, opts: &ReadOptions) -> Result<Dataset, DataErro
         _ => ProbeSource::File,
     };
     match format_of(path) {
-        Format::Npz => npz::read_dataset_with(path, src),
+        Format::Npz => npz::read_dataset_with(path, src, opts.skip_patches),
         #[cfg(feature = "hdf5")]
         Format::Hdf5 => cxi::read_dataset(path, opts.pixel_size_m, src),
         #[cfg(not(feature = "hdf5"))]

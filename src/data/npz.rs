@@ -451,7 +451,7 @@ fn shape(a: &ArrayD<impl Clone>) -> String {
 /// Reads and validates a PtychoPINN NPZ with its own probe (see [`crate::data::read_dataset`]
 /// for the probe options and CXI files).
 pub fn read_dataset(path: &Path) -> Result<Dataset, DataError> {
-    read_dataset_with(path, ProbeSource::File)
+    read_dataset_with(path, ProbeSource::File, false)
 }
 
 /// Converts positions read as (M,) arrays, checking rank, finiteness and equal lengths.
@@ -474,8 +474,13 @@ fn positions(r: &mut Reader) -> Result<(ArrayD<f64>, ArrayD<f64>), DataError> {
 }
 
 /// Reads and validates a PtychoPINN NPZ; the probe comes from `src`. Integer `diff3d` arrays
-/// are detector counts and become amplitudes sqrt(counts) (with a note on stderr).
-pub fn read_dataset_with(path: &Path, src: ProbeSource<'_>) -> Result<Dataset, DataError> {
+/// are detector counts and become amplitudes sqrt(counts) (with a note on stderr). With
+/// `skip_patches` the ground-truth patches are not read.
+pub fn read_dataset_with(
+    path: &Path,
+    src: ProbeSource<'_>,
+    skip_patches: bool,
+) -> Result<Dataset, DataError> {
     let mut r = Reader::open(path)?;
     let (xs, ys) = positions(&mut r)?;
     let m = xs.len();
@@ -567,7 +572,9 @@ pub fn read_dataset_with(path: &Path, src: ProbeSource<'_>) -> Result<Dataset, D
     } else {
         None
     };
-    let patch_key = ["ground_truth_patches", "Y"].into_iter().find(|k| r.has(k));
+    let patch_key = ["ground_truth_patches", "Y"]
+        .into_iter()
+        .find(|k| !skip_patches && r.has(k));
     let patches = match patch_key {
         Some(k) => {
             let p = r.complex(k)?;

@@ -146,7 +146,11 @@ pub fn prepare(
     n_groups: usize,
     read: &ReadOptions,
 ) -> Result<Prepared, TrainError> {
-    let mut data = crate::data::read_dataset(path, read)?;
+    let read = ReadOptions {
+        skip_patches: true,
+        ..read.clone()
+    };
+    let mut data = crate::data::read_dataset(path, &read)?;
     if data.n != cfg.data.n {
         return Err(TrainError::Mismatch(format!(
             "{}: patterns are {}×{} but the configuration has data.n = {} (pass --n {} or use a matching model)",
