@@ -1,12 +1,13 @@
-//! `ptycho bench forward`: the physics of a training step — probe multiply, far field, loss and
-//! the backward pass to the object patches — in frames per second, with the f64 CPU twin.
+//! `ptycho bench forward`: the physics of a training step — for gridsize 2 the object_big merge
+//! and re-extraction (sub-pixel translations), probe multiply, far field, loss and the backward
+//! pass to the object patches — in frames per second, with the f64 CPU twin.
 
 use clap::Args;
 use num_complex::{Complex32, Complex64};
 
 use super::{BenchOpts, Row, report, test_signal, time_cpu, time_gpu};
 use crate::gpu::{Engine, Result};
-use crate::physics::{FarFieldModel, cpu};
+use crate::physics::{FarFieldModel, Grouping, cpu};
 
 /// `ptycho bench forward`.
 #[derive(Clone, Debug, Args)]
@@ -14,9 +15,13 @@ pub struct ForwardArgs {
     /// Patch size N.
     #[arg(long, default_value_t = 64)]
     pub n: usize,
-    /// Frames per batch.
+    /// Frames per batch (a multiple of 4 with gridsize 2).
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
+    /// 1: probe, far field and loss; 2: also the merge and re-extraction of groups of 4 with
+    /// fractional offsets of up to 6 px.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
+    pub gridsize: u32,
 }
 
 /// Runs the benchmark.
@@ -32,7 +37,29 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &ForwardArgs) -> Result<()> {
         .map(|z| z.re.abs())
         .collect();
     let s = crate::train::prepare::intensity_scale(1e9, n) as f32;
-    let model = FarFieldModel::new(engine, n, b, &probe, s, 1.0, 0.0)?;
+    let c = (a.gridsize * a.gridsize) as usize;
+    if b % c != 0 {
+        return Err(crate::gpu::GpuError::InvalidArgument(format!(
+            "--batch {b} is not a whole number of groups of {c}"
+        )));
+    }
+    // Offsets of a 6-px neighbourhood, fractional as real scans are.
+    let offsets: Vec<[f32; 2]> = test_signal(b, 5)
+        .iter()
+        .map(|z| {
+            if c > 1 {
+                [6.0 * z.re, 6.0 * z.im]
+            } else {
+                [0.0, 0.0]
+            }
+        })
+        .collect();
+    let canvas = crate::physics::canvas_side(n, 6.0);
+    let mut model = FarFieldModel::new(engine, n, b, &probe, s, 1.0, 0.0)?;
+    if c > 1 {
+        model = model.with_grouping(engine, Grouping { members: c, canvas })?;
+    }
+    model.write_offsets(engine, &offsets)?;
     let go = engine.upload("bench.obj", &obj)?;
     let gx = engine.upload("bench.x", &x)?;
     let dobj = engine.alloc::<Complex32>("bench.dobj", obj.len())?;
@@ -53,9 +80,21 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &ForwardArgs) -> Result<()> {
             .collect(),
     );
     let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let group = (c > 1).then(|| cpu::GroupGeometry {
+        members: c,
+        canvas,
+        offsets: offsets.clone(),
+    });
     let cpu = time_cpu(opts, || {
-        std::hint::black_box(cpu::far_field_backward(
-            &o64, &p64, &x64, n, s as f64, 1.0, 0.0,
+        std::hint::black_box(cpu::model_backward(
+            &o64,
+            &p64,
+            &x64,
+            n,
+            s as f64,
+            1.0,
+            0.0,
+            group.as_ref(),
         ));
     });
     // Minimum traffic per frame: object in, probe multiply out, 2 FFT passes (read + write) each
@@ -65,7 +104,7 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &ForwardArgs) -> Result<()> {
         b as f64 * frame * (8.0 * 2.0 + 4.0 * 8.0 * 2.0 + (8.0 + 4.0 + 4.0 + 8.0) + 8.0 * 2.0);
     let row = Row {
         name: "forward".into(),
-        shape: format!("{b}×{n}² fwd+loss+bwd"),
+        shape: format!("{b}×{n}² gridsize {} fwd+loss+bwd", a.gridsize),
         gpu,
         cpu: Some(cpu),
         bytes,
