@@ -8,8 +8,8 @@ use common::{Rng, Tolerance, gpu_or_skip};
 use num_complex::{Complex32, Complex64};
 use ptycho::gpu::{Engine, GpuBuffer};
 use ptycho::nn::{
-    Activation, ActivationOp, Adam, AdamConfig, Conv2d, ConvSpec, MaxPool2x2, MseGrad, ObjectPatch,
-    PadCrop, Upsample2x, cpu,
+    Activation, ActivationOp, Adam, AdamConfig, Conv2d, ConvLayout, ConvSpec, MaxPool2x2, MseGrad,
+    ObjectPatch, PadCrop, Upsample2x, cpu,
 };
 
 fn f64s(v: &[f32]) -> Vec<f64> {
@@ -55,6 +55,23 @@ fn conv_case(
     batch: usize,
 ) {
     let Some(engine) = gpu_or_skip() else { return };
+    for layout in ConvLayout::available(&engine) {
+        conv_case_in(&engine, layout, cin, cout, h, w, in_cstride, act, batch);
+    }
+}
+
+#[allow(clippy::too_many_arguments, reason = "one conv shape")]
+fn conv_case_in(
+    engine: &Engine,
+    layout: ConvLayout,
+    cin: usize,
+    cout: usize,
+    h: usize,
+    w: usize,
+    in_cstride: usize,
+    act: Activation,
+    batch: usize,
+) {
     let spec = ConvSpec {
         cin,
         cout,
@@ -69,39 +86,56 @@ fn conv_case(
     let params = conv_params(&mut rng, &spec);
     let dz = rng.reals(batch * cout * h * w);
     let gate = rng.reals(batch * in_cstride * h * w);
-    let conv = Conv2d::new(&engine, spec).unwrap();
-    let what = format!("conv {cin}({in_cstride})→{cout} {h}×{w} b{batch} {act:?}");
+    let conv = Conv2d::with_layout(engine, spec, layout).unwrap();
+    assert_eq!(conv.layout(), layout);
+    let what = format!("conv[{layout}] {cin}({in_cstride})→{cout} {h}×{w} b{batch} {act:?}");
 
     // Forward.
-    let (gx, gp) = (up(&engine, "x", &x), up(&engine, "params", &params));
-    let gout = nan_buf(&engine, "out", batch * cout * h * w);
+    let (gx, gp) = (up(engine, "x", &x), up(engine, "params", &params));
+    let gout = nan_buf(engine, "out", batch * cout * h * w);
     let mut rec = engine.recording("test.conv.fwd");
-    conv.forward(&engine, &mut rec, &gx, &gp, &gout, batch)
+    conv.forward(engine, &mut rec, &gx, &gp, &gout, batch)
         .unwrap();
     engine.submit(rec).unwrap();
     let want = cpu::conv2d_fwd(&spec, &f64s(&x), &f64s(&params), batch);
-    sum_tol(9 * cin).assert_all(&format!("{what} forward"), &read(&engine, &gout), &want);
+    sum_tol(9 * cin).assert_all(&format!("{what} forward"), &read(engine, &gout), &want);
 
-    // Input gradient, plain and gated + accumulated.
-    let gdz = up(&engine, "dz", &dz);
-    let gdx = nan_buf(&engine, "dx", batch * in_cstride * h * w);
+    // Input gradient: plain, accumulated, and gated + accumulated.
+    let gdz = up(engine, "dz", &dz);
+    let gdx = nan_buf(engine, "dx", batch * in_cstride * h * w);
     let mut rec = engine.recording("test.conv.bwd_input");
-    conv.backward_input(&engine, &mut rec, &gdz, &gp, &gdx, None, false, batch)
+    conv.backward_input(engine, &mut rec, &gdz, &gp, &gdx, None, false, batch)
         .unwrap();
     engine.submit(rec).unwrap();
-    let want = cpu::conv2d_bwd_input(&spec, &f64s(&dz), &f64s(&params), None, batch);
+    let plain = cpu::conv2d_bwd_input(&spec, &f64s(&dz), &f64s(&params), None, batch);
     sum_tol(9 * cout).assert_all(
         &format!("{what} input gradient"),
-        &read(&engine, &gdx),
-        &want,
+        &read(engine, &gdx),
+        &plain,
     );
 
     let prior = rng.reals(batch * in_cstride * h * w);
-    let gdx2 = up(&engine, "dx2", &prior);
-    let ggate = up(&engine, "gate", &gate);
+    let gdx1 = up(engine, "dx1", &prior);
+    let mut rec = engine.recording("test.conv.bwd_input.accumulated");
+    conv.backward_input(engine, &mut rec, &gdz, &gp, &gdx1, None, true, batch)
+        .unwrap();
+    engine.submit(rec).unwrap();
+    let want: Vec<f64> = plain
+        .iter()
+        .zip(&prior)
+        .map(|(v, &p)| v + p as f64)
+        .collect();
+    sum_tol(9 * cout).assert_all(
+        &format!("{what} accumulated input gradient"),
+        &read(engine, &gdx1),
+        &want,
+    );
+
+    let gdx2 = up(engine, "dx2", &prior);
+    let ggate = up(engine, "gate", &gate);
     let mut rec = engine.recording("test.conv.bwd_input.gated");
     conv.backward_input(
-        &engine,
+        engine,
         &mut rec,
         &gdz,
         &gp,
@@ -112,24 +146,24 @@ fn conv_case(
     )
     .unwrap();
     engine.submit(rec).unwrap();
-    let mut want = cpu::conv2d_bwd_input(&spec, &f64s(&dz), &f64s(&params), None, batch);
+    let mut want = plain.clone();
     for ((v, &p), &g) in want.iter_mut().zip(&prior).zip(&gate) {
         *v = if g > 0.0 { *v + p as f64 } else { 0.0 };
     }
     sum_tol(9 * cout).assert_all(
         &format!("{what} gated accumulated input gradient"),
-        &read(&engine, &gdx2),
+        &read(engine, &gdx2),
         &want,
     );
 
     // Weight and bias gradients (twice: bit-identical), then accumulated on top.
     let (_, _, plen) = conv.weight_splits(batch);
-    let part = nan_buf(&engine, "partials", plen);
+    let part = nan_buf(engine, "partials", plen);
     let mut grads_first: Option<Vec<f32>> = None;
     for _ in 0..2 {
-        let ggrad = nan_buf(&engine, "grads", params.len());
+        let ggrad = nan_buf(engine, "grads", params.len());
         let mut rec = engine.recording("test.conv.bwd_params");
-        conv.backward_params(&engine, &mut rec, &gx, &gdz, &part, &ggrad, false, batch)
+        conv.backward_params(engine, &mut rec, &gx, &gdz, &part, &ggrad, false, batch)
             .unwrap();
         engine.submit(rec).unwrap();
         let got: Vec<f32> = engine.read(&ggrad).unwrap();
@@ -142,9 +176,23 @@ fn conv_case(
         }
         grads_first = Some(got);
     }
-    let got = f64s(&grads_first.unwrap()[spec.w_off..]);
+    let first = grads_first.unwrap();
+    let got = f64s(&first[spec.w_off..]);
     let want = cpu::conv2d_bwd_params(&spec, &f64s(&x), &f64s(&dz), batch);
     sum_tol(batch * h * w).assert_all(&format!("{what} parameter gradient"), &got, &want);
+    // Accumulate: the gradient already there is added.
+    let ggrad = up(engine, "grads.acc", &first);
+    let mut rec = engine.recording("test.conv.bwd_params.accumulated");
+    conv.backward_params(engine, &mut rec, &gx, &gdz, &part, &ggrad, true, batch)
+        .unwrap();
+    engine.submit(rec).unwrap();
+    let got = f64s(&engine.read(&ggrad).unwrap()[spec.w_off..]);
+    let twice: Vec<f64> = want.iter().map(|v| 2.0 * v).collect();
+    sum_tol(2 * batch * h * w).assert_all(
+        &format!("{what} accumulated parameter gradient"),
+        &got,
+        &twice,
+    );
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {
@@ -173,6 +221,54 @@ fn conv_head_reads_first_channels() {
 #[test]
 fn conv_bottleneck_shape() {
     conv_case(64, 40, 8, 8, 64, Activation::Relu, 2);
+}
+
+#[test]
+fn conv_tile_edges_every_size() {
+    // Images smaller than, equal to and multiples of the 8×8 / 16×16 tiles, and one that is
+    // neither (12×20); channel counts that are not multiples of 4 or 16.
+    conv_case(3, 5, 8, 8, 3, Activation::Relu, 3);
+    conv_case(5, 17, 16, 16, 5, Activation::None, 2);
+    conv_case(17, 6, 32, 32, 17, Activation::Relu, 2);
+    conv_case(2, 3, 64, 64, 2, Activation::Relu, 2);
+    conv_case(6, 7, 12, 20, 6, Activation::None, 2);
+    conv_case(4, 4, 3, 5, 4, Activation::Relu, 2);
+}
+
+#[test]
+fn conv_every_activation() {
+    // The heads' activations with a wider-than-read input (flip mode zeroes the unread
+    // channels before accumulate and gate).
+    conv_case(9, 18, 12, 12, 11, Activation::Sigmoid, 2);
+    conv_case(7, 3, 16, 8, 10, Activation::PiTanh, 2);
+}
+
+#[test]
+fn conv_subgroup_layout_is_used_where_valid() {
+    let Some(engine) = gpu_or_skip() else { return };
+    let available = ConvLayout::available(&engine);
+    assert_eq!(available[0], ConvLayout::Tiled);
+    let valid = ConvLayout::subgroup_valid(&engine);
+    assert_eq!(available.contains(&ConvLayout::Subgroup), valid);
+    if engine.adapter_info().name.contains("llvmpipe") {
+        // Lavapipe: 8-lane subgroups, so the subgroup kernels must be tested here.
+        assert!(valid, "lavapipe should run the subgroup conv layout");
+        assert_eq!(ConvLayout::auto(&engine), ConvLayout::Subgroup);
+    }
+    // Explicit requests: unknown names and invalid layouts fail, never fall back.
+    assert!(ConvLayout::resolve(&engine, Some("winograd")).is_err());
+    assert_eq!(
+        ConvLayout::resolve(&engine, Some("tiled")).unwrap(),
+        ConvLayout::Tiled
+    );
+    assert_eq!(
+        ConvLayout::resolve(&engine, Some("subgroup")).is_ok(),
+        valid
+    );
+    assert_eq!(
+        ConvLayout::resolve(&engine, None).unwrap(),
+        ConvLayout::auto(&engine)
+    );
 }
 
 #[test]

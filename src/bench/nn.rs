@@ -12,7 +12,7 @@ use num_complex::Complex32;
 use super::{BenchOpts, Row, Timing, report, time_cpu, time_gpu};
 use crate::gpu::Engine;
 use crate::model::{Layout, NetConfig, Network, cpu as net_cpu};
-use crate::nn::{Conv2d, ConvSpec, cpu};
+use crate::nn::{Conv2d, ConvLayout, ConvSpec, cpu};
 
 /// `ptycho bench conv`.
 #[derive(Clone, Debug, Args)]
@@ -26,6 +26,10 @@ pub struct ConvArgs {
     /// Images per batch.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Conv layouts to measure: `both` (every layout the adapter can run, in one run),
+    /// `tiled`, `subgroup` or `auto`.
+    #[arg(long, default_value = "both")]
+    pub layout: String,
 }
 
 /// `ptycho bench network`.
@@ -71,32 +75,41 @@ fn distinct_layers(layout: &Layout) -> Vec<(String, ConvSpec)> {
     out
 }
 
-/// Per-layer forward / input-gradient / weight-gradient timings of the real layer shapes.
+/// The layouts a conv benchmark runs: `both` (every layout the adapter can run, the tiled one
+/// first), or one of `tiled`, `subgroup`, `auto`.
+pub fn bench_layouts(engine: &Engine, which: &str) -> crate::gpu::Result<Vec<ConvLayout>> {
+    if which == "both" {
+        return Ok(ConvLayout::available(engine));
+    }
+    Ok(vec![ConvLayout::resolve(engine, Some(which))?])
+}
+
+/// Per-layer forward / input-gradient / weight-gradient timings of the real layer shapes, for
+/// each layout, with the speed-up of every layout over the first.
 pub fn conv(engine: &Engine, opts: &BenchOpts, a: &ConvArgs) -> crate::gpu::Result<()> {
     let cfg = NetConfig::ptychopinn(a.n, a.c);
     let layout =
         Layout::new(&cfg).map_err(|e| crate::gpu::GpuError::InvalidArgument(e.to_string()))?;
+    let layouts = bench_layouts(engine, &a.layout)?;
     let cpu_opts = BenchOpts {
         repeats: opts.repeats.min(3),
         ..opts.clone()
     };
     let mut rows = Vec::new();
+    // (layer, shape, pass, GFLOP/s per layout)
+    let mut summary: Vec<(String, String, &'static str, Vec<f64>)> = Vec::new();
     for (name, spec) in distinct_layers(&layout) {
         let b = a.batch;
         let plane = spec.height * spec.width;
-        let conv = Conv2d::new(engine, spec)?;
         let x = engine.upload("bench.x", &signal(b * spec.in_cstride * plane, 1))?;
         let p = engine.upload("bench.params", &signal(spec.param_count(), 2))?;
         let y = engine.alloc::<f32>("bench.y", b * spec.cout * plane)?;
         let dz = engine.upload("bench.dz", &signal(b * spec.cout * plane, 3))?;
         let dx = engine.alloc::<f32>("bench.dx", b * spec.in_cstride * plane)?;
-        let part = engine.alloc::<f32>("bench.part", conv.weight_splits(b).2)?;
         let g = engine.alloc::<f32>("bench.g", spec.param_count())?;
         let macs = (spec.macs_per_image() * b) as f64;
         let shape = format!("{}→{} {}² b{}", spec.cin, spec.cout, spec.height, b);
-        let (ft, bt, wt) = conv.tilings();
 
-        let fwd = time_gpu(engine, opts, |rec| conv.forward(engine, rec, &x, &p, &y, b))?;
         // CPU twin (f64) on one image, scaled by FLOPs.
         let (x1, p1) = (
             signal(spec.in_cstride * plane, 1)
@@ -112,62 +125,88 @@ pub fn conv(engine: &Engine, opts: &BenchOpts, a: &ConvArgs) -> crate::gpu::Resu
             std::hint::black_box(cpu::conv2d_fwd(&spec, &x1, &p1, 1));
         });
         let cpu_gf = 2.0 * spec.macs_per_image() as f64 / cpu_fwd.median_ns;
-        rows.push(Row {
-            name: format!("{name}.fwd"),
-            shape: shape.clone(),
-            gpu: fwd,
-            cpu: None,
-            bytes: 4.0 * (b * plane * (spec.in_cstride + spec.cout)) as f64,
-            dispatches: 1,
-            extra: vec![
-                ("GFLOP/s".into(), gflops(macs, &fwd)),
-                ("cpu_f64_GFLOP/s".into(), cpu_gf),
-                (
-                    "tile".into(),
-                    (ft.th * 1000 + ft.co_t * 10 + ft.ci_t) as f64,
-                ),
-            ],
-        });
-        let bin = time_gpu(engine, opts, |rec| {
-            conv.backward_input(engine, rec, &dz, &p, &dx, Some(&x), false, b)
-        })?;
-        rows.push(Row {
-            name: format!("{name}.bwd_in"),
-            shape: shape.clone(),
-            gpu: bin,
-            cpu: None,
-            bytes: 4.0 * (b * plane * (2 * spec.in_cstride + spec.cout)) as f64,
-            dispatches: 1,
-            extra: vec![
-                ("GFLOP/s".into(), gflops(macs, &bin)),
-                (
-                    "tile".into(),
-                    (bt.th * 1000 + bt.co_t * 10 + bt.ci_t) as f64,
-                ),
-            ],
-        });
-        let bw = time_gpu(engine, opts, |rec| {
-            conv.backward_params(engine, rec, &x, &dz, &part, &g, false, b)
-        })?;
-        rows.push(Row {
-            name: format!("{name}.bwd_w"),
-            shape,
-            gpu: bw,
-            cpu: None,
-            bytes: 4.0 * (b * plane * (spec.in_cstride + spec.cout)) as f64,
-            dispatches: 2,
-            extra: vec![
-                ("GFLOP/s".into(), gflops(macs, &bw)),
-                ("splits".into(), conv.weight_splits(b).0 as f64),
-                ("tile".into(), (wt.co_t * 100 + wt.ci_t * 10 + wt.pr) as f64),
-            ],
-        });
+
+        let mut gf = [Vec::new(), Vec::new(), Vec::new()];
+        for &lay in &layouts {
+            let conv = Conv2d::with_layout(engine, spec, lay)?;
+            let part = engine.alloc::<f32>("bench.part", conv.weight_splits(b).2)?;
+            let (ft, bt, wt) = conv.tilings();
+            let tag = |pass: &str| format!("{name}.{pass}.{lay}");
+            let fwd = time_gpu(engine, opts, |rec| conv.forward(engine, rec, &x, &p, &y, b))?;
+            gf[0].push(gflops(macs, &fwd));
+            rows.push(Row {
+                name: tag("fwd"),
+                shape: format!("{shape} [{ft}]"),
+                gpu: fwd,
+                cpu: None,
+                bytes: 4.0 * (b * plane * (spec.in_cstride + spec.cout)) as f64,
+                dispatches: 1,
+                extra: vec![
+                    ("GFLOP/s".into(), gflops(macs, &fwd)),
+                    ("cpu_f64_GFLOP/s".into(), cpu_gf),
+                ],
+            });
+            let bin = time_gpu(engine, opts, |rec| {
+                conv.backward_input(engine, rec, &dz, &p, &dx, Some(&x), false, b)
+            })?;
+            gf[1].push(gflops(macs, &bin));
+            rows.push(Row {
+                name: tag("bwd_in"),
+                shape: format!("{shape} [{bt}]"),
+                gpu: bin,
+                cpu: None,
+                bytes: 4.0 * (b * plane * (2 * spec.in_cstride + spec.cout)) as f64,
+                dispatches: 1,
+                extra: vec![("GFLOP/s".into(), gflops(macs, &bin))],
+            });
+            let bw = time_gpu(engine, opts, |rec| {
+                conv.backward_params(engine, rec, &x, &dz, &part, &g, false, b)
+            })?;
+            gf[2].push(gflops(macs, &bw));
+            rows.push(Row {
+                name: tag("bwd_w"),
+                shape: format!("{shape} [{wt}]"),
+                gpu: bw,
+                cpu: None,
+                bytes: 4.0 * (b * plane * (spec.in_cstride + spec.cout)) as f64,
+                dispatches: 2,
+                extra: vec![
+                    ("GFLOP/s".into(), gflops(macs, &bw)),
+                    ("splits".into(), conv.weight_splits(b).0 as f64),
+                ],
+            });
+        }
+        for (k, pass) in ["fwd", "bwd_in", "bwd_w"].into_iter().enumerate() {
+            summary.push((name.clone(), shape.clone(), pass, gf[k].clone()));
+        }
     }
     report(engine, opts, &rows);
+    if opts.json {
+        return Ok(());
+    }
     println!(
-        "tile codes: fwd/bwd_in TH·1000 + CO_T·10 + CI_T; bwd_w CO_T·100 + CI_T·10 + PR; \
-         GFLOP/s counts 2 FLOPs per multiply-add of the forward conv for every pass"
+        "GFLOP/s counts 2 FLOPs per multiply-add of the forward conv for every pass; \
+         [tile] = layout, tile height×width×output channels, input channels per chunk"
     );
+    let names: Vec<String> = layouts.iter().map(|l| l.to_string()).collect();
+    let mut head = format!("{:<22} {:<16} {:<7}", "layer", "shape", "pass");
+    for n in &names {
+        head += &format!(" {:>10}", n);
+    }
+    if layouts.len() > 1 {
+        head += &format!(" {:>9}", format!("{}/{}", names[1], names[0]));
+    }
+    println!("{head}   (GFLOP/s)");
+    for (name, shape, pass, v) in &summary {
+        let mut line = format!("{name:<22} {shape:<16} {pass:<7}");
+        for g in v {
+            line += &format!(" {g:>10.2}");
+        }
+        if v.len() > 1 {
+            line += &format!(" {:>8.2}×", v[1] / v[0]);
+        }
+        println!("{line}");
+    }
     Ok(())
 }
 

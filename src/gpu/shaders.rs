@@ -42,7 +42,9 @@ pub static KERNELS: &[ShaderFile] = shader_table! {
     "amp_loss" => "physics/amp_loss.wgsl",
     "extract_patches" => "physics/extract_patches.wgsl",
     "conv2d_fwd" => "nn/conv2d_fwd.wgsl",
+    "conv2d_fwd_subgroup" => "nn/conv2d_fwd_subgroup.wgsl",
     "conv2d_bwd_weight" => "nn/conv2d_bwd_weight.wgsl",
+    "conv2d_bwd_weight_subgroup" => "nn/conv2d_bwd_weight_subgroup.wgsl",
     "grad_reduce" => "nn/grad_reduce.wgsl",
     "maxpool2x2_fwd" => "nn/maxpool2x2_fwd.wgsl",
     "maxpool2x2_bwd" => "nn/maxpool2x2_bwd.wgsl",
@@ -62,6 +64,7 @@ pub static SHARED: &[ShaderFile] = shader_table! {
     "shared/complex" => "shared/complex.wgsl",
     "shared/index" => "shared/index.wgsl",
     "shared/fft" => "shared/fft.wgsl",
+    "shared/halo8" => "shared/halo8.wgsl",
 };
 
 /// Looks a kernel up by name.
@@ -113,7 +116,7 @@ pub fn preprocess(file: &ShaderFile) -> Result<Preprocessed, GpuError> {
                     GpuError::ShaderInvalid {
                         path: format!("{}:{}", f.path, k + 1),
                         message: format!(
-                            "unknown import '{target}' (known: shared/complex, shared/index)"
+                            "unknown import '{target}' (known: shared/complex, shared/index, shared/fft, shared/halo8)"
                         ),
                     }
                 })?;
@@ -226,7 +229,13 @@ pub fn params_twins() -> Vec<ParamsTwin> {
         twin!("amp_loss", "Params", crate::physics::AmpLossParams),
         twin!("extract_patches", "Params", crate::physics::ExtractParams),
         twin!("conv2d_fwd", "Params", crate::nn::ConvParams),
+        twin!("conv2d_fwd_subgroup", "Params", crate::nn::ConvParams),
         twin!("conv2d_bwd_weight", "Params", crate::nn::ConvWeightParams),
+        twin!(
+            "conv2d_bwd_weight_subgroup",
+            "Params",
+            crate::nn::ConvWeightParams
+        ),
         twin!("grad_reduce", "Params", crate::nn::GradReduceParams),
         twin!("maxpool2x2_fwd", "Params", crate::nn::PoolParams),
         twin!("maxpool2x2_bwd", "Params", crate::nn::PoolParams),
