@@ -159,4 +159,14 @@ fn bench_train_reports_rates_and_split() {
     for k in ["conv2d_fwd", "fft_lines", "amp_loss", "adam"] {
         assert!(kernels.contains(&k), "{k} missing from {kernels:?}");
     }
+    // Every conv layout the adapter can run, the tiled one first.
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs[0]["conv_layout"], "tiled");
+    for r in runs {
+        assert!(r["train_patterns_per_s"].as_f64().unwrap() > 0.0);
+        if r["conv_layout"] == "subgroup" {
+            let k = r["kernels_ms"].as_array().unwrap();
+            assert!(k.iter().any(|k| k[0] == "conv2d_fwd_subgroup"), "{k:?}");
+        }
+    }
 }
