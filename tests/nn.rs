@@ -751,15 +751,30 @@ fn finite_differences_on_cpu_twin_every_tensor() {
 }
 
 /// GPU forward and backward against the CPU twin for one configuration.
-fn gpu_vs_cpu(cfg: NetConfig, batch: usize) {
+/// The GPU network against the CPU twin, in every conv layout (`all_layouts`) or the
+/// adapter's automatic one.
+fn gpu_vs_cpu(cfg: NetConfig, batch: usize, all_layouts: bool) {
     let Some(engine) = gpu_or_skip() else { return };
-    let l = Layout::new(&cfg).unwrap();
+    let layouts = if all_layouts {
+        ConvLayout::available(&engine)
+    } else {
+        vec![ConvLayout::auto(&engine)]
+    };
+    for layout in layouts {
+        gpu_vs_cpu_in(&engine, &cfg, batch, layout);
+    }
+}
+
+fn gpu_vs_cpu_in(engine: &Engine, cfg: &NetConfig, batch: usize, layout: ConvLayout) {
+    let l = Layout::new(cfg).unwrap();
     let (n, c) = (cfg.n, cfg.c);
     let mut rng = Rng::new(99);
     let p = test_params(&l, 3);
     let x = random_input(&mut rng, batch * c * n * n);
     let dobj = rng.complex(batch * c * n * n);
-    let net = Network::with_params(&engine, &cfg, &p).unwrap();
+    let mut net = Network::with_params(&engine, &cfg, &p).unwrap();
+    net.set_conv_layout(&engine, layout).unwrap();
+    assert_eq!(net.conv_layout(), layout);
     let st = net.alloc(&engine, batch).unwrap();
     let gx = up(&engine, "x", &x);
     let gdo = engine.upload("dobj", &dobj).unwrap();
@@ -788,7 +803,7 @@ fn gpu_vs_cpu(cfg: NetConfig, batch: usize) {
         let (e2, emax) = common::rel_errors(got, want);
         assert!(
             e2 <= l2 && emax <= 10.0 * l2,
-            "{what}: relative L2 {e2:e}, max {emax:e}"
+            "[{layout}] {what}: relative L2 {e2:e}, max {emax:e}"
         );
     };
     check(
@@ -822,13 +837,13 @@ fn gpu_vs_cpu(cfg: NetConfig, batch: usize) {
 
 #[test]
 fn gpu_matches_cpu_tiny_networks() {
-    gpu_vs_cpu(tiny(32, 2), 3);
-    gpu_vs_cpu(tiny(16, 1), 2);
+    gpu_vs_cpu(tiny(32, 2), 3, true);
+    gpu_vs_cpu(tiny(16, 1), 2, true);
 }
 
 #[test]
 fn gpu_matches_cpu_real_network_n64() {
-    gpu_vs_cpu(NetConfig::ptychopinn(64, 1), 2);
+    gpu_vs_cpu(NetConfig::ptychopinn(64, 1), 2, false);
 }
 
 /// Runs `steps` training steps of MSE(amplitude head, target) and returns the losses and the
