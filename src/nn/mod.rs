@@ -12,8 +12,12 @@
 //!   layer *input*, fuse that ReLU's derivative as a gate `· [input > 0]` (pool, upsample and
 //!   the conv input gradient all offer it).
 //! - Reductions (weight and bias gradients) are fixed-order: per-split partials written by
-//!   `conv2d_bwd_weight`, summed in split order by `grad_reduce`. No float atomics anywhere, so
-//!   results are bit-identical run to run on one adapter.
+//!   `conv2d_bwd_weight` (or `conv2d_bwd_weight_subgroup`), summed in split order by
+//!   `grad_reduce`. No float atomics anywhere, so results are bit-identical run to run on one
+//!   adapter and layout.
+//! - The conv has two kernel layouts with the same bindings and results ([`ConvLayout`]): the
+//!   portable workgroup-memory tiling and the 8-lane subgroup-broadcast tiling, chosen per
+//!   adapter (`PTYCHO_CONV_LAYOUT` forces either).
 //!
 //! Every kernel has a CPU twin in [`cpu`] (f64).
 
