@@ -10,7 +10,8 @@
 // l: co0 + l, "channel a", and co0 + l + 8, "channel b"), CI_T consecutive input channels
 // (CI_T ≤ 7, an override chosen per layer in Rust) and one split. For every 8×8 tile of the
 // split, in order:
-//   1. each lane loads dz of its two channels over the tile (128 loads, kept in a Dz struct);
+//   1. each lane loads dz of its two channels over the tile (kept in a Dz struct): 32 vec4 loads
+//      where the width is a multiple of 4, else 128 scalar loads;
 //   2. for each of the CI_T input channels the lanes load the 10×10 input halo together (13
 //      loads per lane, shared/halo8), spread it row by row with subgroupBroadcast, and each lane
 //      adds 2 channels × 9 taps × 64 pixels = 1152 products into that input channel's 18
@@ -48,7 +49,9 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> dz: array<f32>;
+// dz as vec4 so that rows of 4 pixels load at once where the width is a multiple of 4 (the
+// binding is padded to a multiple of 16 bytes, so scalar reads reach every value).
+@group(0) @binding(2) var<storage, read> dz: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
 
 // Lanes per workgroup = the subgroup size the broadcasts are written for. Must be 8.
@@ -87,10 +90,20 @@ fn dz_ld(plane: u32, ok: bool, yy: u32, xx: u32) -> f32 {
     if (!ok || yy >= params.height || xx >= params.width) {
         return 0.0;
     }
-    return dz[plane + yy * params.width + xx];
+    let i = plane + yy * params.width + xx;
+    return dz[i >> 2u][i & 3u];
 }
 
+// dz at pixels xx … xx + 3 of row yy. Where the width is a multiple of 4 (uniform), the 4 pixels
+// are one aligned vec4 (xx is a multiple of 4, and so is every plane and row start), entirely
+// inside or outside the image: one load instead of four.
 fn dz_quad(plane: u32, ok: bool, yy: u32, xx: u32) -> vec4<f32> {
+    if ((params.width & 3u) == 0u) {
+        if (!ok || yy >= params.height || xx >= params.width) {
+            return vec4<f32>(0.0);
+        }
+        return dz[(plane + yy * params.width + xx) >> 2u];
+    }
     return vec4<f32>(
         dz_ld(plane, ok, yy, xx),
         dz_ld(plane, ok, yy, xx + 1u),

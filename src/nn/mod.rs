@@ -907,10 +907,15 @@ impl Conv2d {
             _pad: [0; 3],
         };
         let n = p.co_tiles as u64 * p.ci_tiles as u64 * splits as u64;
+        // The subgroup kernel views dz as vec4s: pad its binding to whole vec4s.
+        let dz_binding = match self.layout {
+            ConvLayout::Tiled => dz.binding(),
+            ConvLayout::Subgroup => dz.binding().padded(16),
+        };
         rec.dispatch(
             &self.bwd_w,
             &p,
-            &[x.binding(), dz.binding(), partials.binding()],
+            &[x.binding(), dz_binding, partials.binding()],
             engine.grid(n)?,
         );
         let len = s.param_count();
