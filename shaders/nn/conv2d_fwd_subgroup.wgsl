@@ -16,6 +16,8 @@
 //      2 × 64 × 9 = 1152 FMAs: 1152 FMAs per 31 loads.
 // No workgroup memory and no barriers: on lavapipe a workgroup-memory load costs as much as a
 // storage load, which is why the halo travels by broadcast.
+// Epilogue: each lane writes its 2 × 64 outputs as rows of 4 pixels, one vec4 store (and vec4
+// accumulate/gate loads) per row half where the width is a multiple of 4, scalars otherwise.
 //
 // Everything is written out by hand (structs of vec4, functions with literal lane numbers, no
 // private arrays): lavapipe keeps dynamically indexed private arrays in memory.
@@ -55,8 +57,10 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> weights: array<f32>;
-@group(0) @binding(3) var<storage, read> gate: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+// `gate` and `out` as vec4 so that 4 pixels of a row load/store at once where the width is a
+// multiple of 4 (their bindings are padded to whole vec4s, so scalar accesses reach every value).
+@group(0) @binding(3) var<storage, read> gate: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
 
 // Lanes per workgroup = the subgroup size the broadcasts are written for. Must be 8.
 override SG: u32 = 8u;
@@ -102,35 +106,59 @@ fn stable_tanh(v: f32) -> f32 {
     return sign(v) * (1.0 - e) / (1.0 + e);
 }
 
+// Activation or gate of one output value (after bias and accumulate); NaN when poisoned.
+fn finish(v0: f32, g: f32) -> f32 {
+    var v = v0;
+    switch params.act {
+        case 1u: { v = max(v, 0.0); }
+        case 2u: { v = 1.0 / (1.0 + exp(-v)); }
+        case 3u: { v = PI * stable_tanh(v); }
+        case 4u: { v = select(0.0, v, g > 0.0); }
+        default: {}
+    }
+    if (poison) {
+        v = bitcast<f32>(0x7fc00000u | params.act);
+    }
+    return v;
+}
+
 // Epilogue for 4 pixels (xx0 … xx0 + 3) of row yy of output channel o: bias, accumulate,
 // activation or gate, store; pixels outside the image and channels ≥ cout are skipped.
 fn store4(b: u32, o: u32, yy: u32, xx0: u32, v4: vec4<f32>, bias: f32) {
     let H = params.height;
     let W = params.width;
-    if (o >= params.cout || yy >= H) {
+    if (o >= params.cout || yy >= H || xx0 >= W) {
+        return;
+    }
+    let base = ((b * params.out_cstride + o) * H + yy) * W + xx0;
+    var v = v4 + vec4<f32>(bias);
+    if ((W & 3u) == 0u) {
+        // Width a multiple of 4: the 4 pixels are one aligned vec4, all inside the image.
+        let q = base >> 2u;
+        if (params.accumulate != 0u) {
+            v += out[q];
+        }
+        var g = vec4<f32>(1.0);
+        if (params.act == 4u) {
+            g = gate[q];
+        }
+        out[q] = vec4<f32>(finish(v.x, g.x), finish(v.y, g.y), finish(v.z, g.z), finish(v.w, g.w));
         return;
     }
     for (var j = 0u; j < 4u; j++) {
-        let xx = xx0 + j;
-        if (xx >= W) {
+        if (xx0 + j >= W) {
             break;
         }
-        let idx = ((b * params.out_cstride + o) * H + yy) * W + xx;
-        var v = v4[j] + bias;
+        let i = base + j;
+        var s = v[j];
         if (params.accumulate != 0u) {
-            v += out[idx];
+            s += out[i >> 2u][i & 3u];
         }
-        switch params.act {
-            case 1u: { v = max(v, 0.0); }
-            case 2u: { v = 1.0 / (1.0 + exp(-v)); }
-            case 3u: { v = PI * stable_tanh(v); }
-            case 4u: { v = select(0.0, v, gate[idx] > 0.0); }
-            default: {}
+        var g = 1.0;
+        if (params.act == 4u) {
+            g = gate[i >> 2u][i & 3u];
         }
-        if (poison) {
-            v = bitcast<f32>(0x7fc00000u | params.act);
-        }
-        out[idx] = v;
+        out[i >> 2u][i & 3u] = finish(s, g);
     }
 }
 

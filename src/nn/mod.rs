@@ -749,15 +749,15 @@ impl Conv2d {
         p.co_tiles = (p.cout as usize).div_ceil(co_t as usize) as u32;
         let n = p.tiles_x as u64 * p.tiles_y as u64 * p.co_tiles as u64 * p.batch as u64;
         let grid = engine.grid(n)?;
+        // The subgroup kernel views gate and out as vec4s: pad their bindings to whole vec4s.
+        let (gate_b, out_b) = match t {
+            PassTiling::Subgroup(_) => (gate.binding().padded(16), out.binding().padded(16)),
+            _ => (gate.binding(), out.binding()),
+        };
         rec.dispatch(
             kernel,
             &p,
-            &[
-                x.binding(),
-                weights.binding(),
-                gate.binding(),
-                out.binding(),
-            ],
+            &[x.binding(), weights.binding(), gate_b, out_b],
             grid,
         );
         Ok(())
