@@ -9,7 +9,7 @@ use num_complex::{Complex32, Complex64};
 use ptycho::gpu::{Engine, GpuBuffer};
 use ptycho::nn::{
     Activation, ActivationOp, Adam, AdamConfig, Conv2d, ConvLayout, ConvSpec, MaxPool2x2, MseGrad,
-    ObjectPatch, PadCrop, Upsample2x, cpu,
+    ObjectPatch, PadCrop, SubgroupTiling, Upsample2x, cpu,
 };
 
 fn f64s(v: &[f32]) -> Vec<f64> {
@@ -241,6 +241,31 @@ fn conv_every_activation() {
     // channels before accumulate and gate).
     conv_case(9, 18, 12, 12, 11, Activation::Sigmoid, 2);
     conv_case(7, 3, 16, 8, 10, Activation::PiTanh, 2);
+}
+
+#[test]
+fn subgroup_weight_tiles_are_balanced() {
+    // The fewest input-channel tiles of at most CI_MAX channels, as evenly filled as possible.
+    for (cin, want) in [
+        (1, 1),
+        (7, 7),
+        (8, 4),
+        (19, 7),
+        (28, 7),
+        (32, 7),
+        (64, 7),
+        (128, 7),
+    ] {
+        let t = SubgroupTiling::choose(cin);
+        assert_eq!(t.ci_t, want, "cin {cin}");
+        assert_eq!(t.sg, ConvLayout::SUBGROUP_LANES);
+        let tiles = cin.div_ceil(t.ci_t as usize);
+        assert_eq!(
+            tiles,
+            cin.div_ceil(SubgroupTiling::CI_MAX as usize),
+            "cin {cin}"
+        );
+    }
 }
 
 #[test]
