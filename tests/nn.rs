@@ -797,18 +797,18 @@ fn gpu_vs_cpu_in(engine: &Engine, cfg: &NetConfig, batch: usize, layout: ConvLay
     let p = test_params(&l, 3);
     let x = random_input(&mut rng, batch * c * n * n);
     let dobj = rng.complex(batch * c * n * n);
-    let mut net = Network::with_params(&engine, &cfg, &p).unwrap();
-    net.set_conv_layout(&engine, layout).unwrap();
+    let mut net = Network::with_params(engine, cfg, &p).unwrap();
+    net.set_conv_layout(engine, layout).unwrap();
     assert_eq!(net.conv_layout(), layout);
-    let st = net.alloc(&engine, batch).unwrap();
-    let gx = up(&engine, "x", &x);
+    let st = net.alloc(engine, batch).unwrap();
+    let gx = up(engine, "x", &x);
     let gdo = engine.upload("dobj", &dobj).unwrap();
-    let pa = nan_buf(&engine, "padded amp", batch * c * n * n);
-    let pp = nan_buf(&engine, "padded phase", batch * c * n * n);
+    let pa = nan_buf(engine, "padded amp", batch * c * n * n);
+    let pp = nan_buf(engine, "padded phase", batch * c * n * n);
     let mut rec = engine.recording("test.net");
-    net.forward(&engine, &mut rec, &gx, &st).unwrap();
-    net.padded_heads(&engine, &mut rec, &st, &pa, &pp).unwrap();
-    net.backward_object(&engine, &mut rec, &st, &gdo).unwrap();
+    net.forward(engine, &mut rec, &gx, &st).unwrap();
+    net.padded_heads(engine, &mut rec, &st, &pa, &pp).unwrap();
+    net.backward_object(engine, &mut rec, &st, &gdo).unwrap();
     let ida = rec.read(&st.heads[0].out);
     let idp = rec.read(&st.heads[1].out);
     let ido = rec.read(&st.obj);
@@ -847,7 +847,7 @@ fn gpu_vs_cpu_in(engine: &Engine, cfg: &NetConfig, batch: usize, layout: ConvLay
     let planes = batch * c;
     for (buf, head) in [(&pa, 0), (&pp, 1)] {
         let want = cpu::pad_crop(&a.heads[head].out, planes, n / 2, n);
-        check("padded head", &read(&engine, buf), &want, 1e-5);
+        check("padded head", &read(engine, buf), &want, 1e-5);
         assert!(want[0] == 0.0 && want[n * n / 2 + n / 2] != 0.0);
     }
     let obj: Vec<Complex32> = out.get(ido);
