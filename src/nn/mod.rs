@@ -531,14 +531,24 @@ impl SubgroupTiling {
     /// per lane; more would spill).
     pub const CI_MAX: u32 = 7;
 
-    /// Picks the weight-gradient input-channel tile for `cin` input channels: the fewest
-    /// workgroups of at most [`Self::CI_MAX`] channels, as evenly filled as possible.
+    /// Input-channel tiles the weight gradient is compiled for. Each is its own pipeline, and
+    /// on lavapipe the 7-channel one takes ≈ 7 s to compile on first use (cached on disk by
+    /// Mesa afterwards), so the set is small. A tile wider than the channels it gets costs no
+    /// arithmetic (empty slots are skipped), but a wide kernel running few channels is slower
+    /// (measured: 7-slot kernel on 1 channel ≈ 1.8× slower than the 1-slot one).
+    pub const CI_VARIANTS: [u32; 4] = [1, 2, 4, 7];
+
+    /// Picks the weight-gradient input-channel tile for `cin` input channels: the smallest of
+    /// [`Self::CI_VARIANTS`] that holds them all, else [`Self::CI_MAX`] (the fewest
+    /// workgroups; the last input-channel tile may be partly empty).
     pub fn choose(cin: usize) -> SubgroupTiling {
-        let max = Self::CI_MAX as usize;
-        let tiles = cin.div_ceil(max).max(1);
+        let ci_t = Self::CI_VARIANTS
+            .into_iter()
+            .find(|&v| v as usize >= cin)
+            .unwrap_or(Self::CI_MAX);
         SubgroupTiling {
             sg: ConvLayout::SUBGROUP_LANES,
-            ci_t: cin.div_ceil(tiles).clamp(1, max) as u32,
+            ci_t,
         }
     }
 
