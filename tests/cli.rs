@@ -1,4 +1,4 @@
-//! The binary end to end: `devices`, accelerator errors, bench JSON.
+//! The binary end to end: `devices`, accelerator errors, bench JSON (every conv layout).
 
 mod common;
 
@@ -159,4 +159,62 @@ fn bench_train_reports_rates_and_split() {
     for k in ["conv2d_fwd", "fft_lines", "amp_loss", "adam"] {
         assert!(kernels.contains(&k), "{k} missing from {kernels:?}");
     }
+    // Every conv layout the adapter can run, the tiled one first.
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs[0]["conv_layout"], "tiled");
+    for r in runs {
+        assert!(r["train_patterns_per_s"].as_f64().unwrap() > 0.0);
+        if r["conv_layout"] == "subgroup" {
+            let k = r["kernels_ms"].as_array().unwrap();
+            assert!(k.iter().any(|k| k[0] == "conv2d_fwd_subgroup"), "{k:?}");
+        }
+    }
+}
+
+#[test]
+fn bench_conv_and_network_measure_every_layout() {
+    let Some(engine) = common::gpu_or_skip() else {
+        return;
+    };
+    let layouts: Vec<String> = ptycho::nn::ConvLayout::available(&engine)
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    for which in ["conv", "network"] {
+        let out = ptycho(&[
+            "bench",
+            which,
+            "--n",
+            "16",
+            "--batch",
+            "2",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let names: Vec<&str> = v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        for l in &layouts {
+            assert!(
+                names.iter().any(|n| n.ends_with(&format!(".{l}"))),
+                "bench {which}: no {l} rows in {names:?}"
+            );
+        }
+    }
+    // An unknown layout is a one-line error.
+    let out = ptycho(&["bench", "conv", "--n", "16", "--layout", "winograd"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("winograd"));
 }

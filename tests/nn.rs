@@ -8,8 +8,8 @@ use common::{Rng, Tolerance, gpu_or_skip};
 use num_complex::{Complex32, Complex64};
 use ptycho::gpu::{Engine, GpuBuffer};
 use ptycho::nn::{
-    Activation, ActivationOp, Adam, AdamConfig, Conv2d, ConvSpec, MaxPool2x2, MseGrad, ObjectPatch,
-    PadCrop, Upsample2x, cpu,
+    Activation, ActivationOp, Adam, AdamConfig, Conv2d, ConvLayout, ConvSpec, MaxPool2x2, MseGrad,
+    ObjectPatch, PadCrop, SubgroupTiling, Upsample2x, cpu,
 };
 
 fn f64s(v: &[f32]) -> Vec<f64> {
@@ -55,6 +55,23 @@ fn conv_case(
     batch: usize,
 ) {
     let Some(engine) = gpu_or_skip() else { return };
+    for layout in ConvLayout::available(&engine) {
+        conv_case_in(&engine, layout, cin, cout, h, w, in_cstride, act, batch);
+    }
+}
+
+#[allow(clippy::too_many_arguments, reason = "one conv shape")]
+fn conv_case_in(
+    engine: &Engine,
+    layout: ConvLayout,
+    cin: usize,
+    cout: usize,
+    h: usize,
+    w: usize,
+    in_cstride: usize,
+    act: Activation,
+    batch: usize,
+) {
     let spec = ConvSpec {
         cin,
         cout,
@@ -69,39 +86,56 @@ fn conv_case(
     let params = conv_params(&mut rng, &spec);
     let dz = rng.reals(batch * cout * h * w);
     let gate = rng.reals(batch * in_cstride * h * w);
-    let conv = Conv2d::new(&engine, spec).unwrap();
-    let what = format!("conv {cin}({in_cstride})→{cout} {h}×{w} b{batch} {act:?}");
+    let conv = Conv2d::with_layout(engine, spec, layout).unwrap();
+    assert_eq!(conv.layout(), layout);
+    let what = format!("conv[{layout}] {cin}({in_cstride})→{cout} {h}×{w} b{batch} {act:?}");
 
     // Forward.
-    let (gx, gp) = (up(&engine, "x", &x), up(&engine, "params", &params));
-    let gout = nan_buf(&engine, "out", batch * cout * h * w);
+    let (gx, gp) = (up(engine, "x", &x), up(engine, "params", &params));
+    let gout = nan_buf(engine, "out", batch * cout * h * w);
     let mut rec = engine.recording("test.conv.fwd");
-    conv.forward(&engine, &mut rec, &gx, &gp, &gout, batch)
+    conv.forward(engine, &mut rec, &gx, &gp, &gout, batch)
         .unwrap();
     engine.submit(rec).unwrap();
     let want = cpu::conv2d_fwd(&spec, &f64s(&x), &f64s(&params), batch);
-    sum_tol(9 * cin).assert_all(&format!("{what} forward"), &read(&engine, &gout), &want);
+    sum_tol(9 * cin).assert_all(&format!("{what} forward"), &read(engine, &gout), &want);
 
-    // Input gradient, plain and gated + accumulated.
-    let gdz = up(&engine, "dz", &dz);
-    let gdx = nan_buf(&engine, "dx", batch * in_cstride * h * w);
+    // Input gradient: plain, accumulated, and gated + accumulated.
+    let gdz = up(engine, "dz", &dz);
+    let gdx = nan_buf(engine, "dx", batch * in_cstride * h * w);
     let mut rec = engine.recording("test.conv.bwd_input");
-    conv.backward_input(&engine, &mut rec, &gdz, &gp, &gdx, None, false, batch)
+    conv.backward_input(engine, &mut rec, &gdz, &gp, &gdx, None, false, batch)
         .unwrap();
     engine.submit(rec).unwrap();
-    let want = cpu::conv2d_bwd_input(&spec, &f64s(&dz), &f64s(&params), None, batch);
+    let plain = cpu::conv2d_bwd_input(&spec, &f64s(&dz), &f64s(&params), None, batch);
     sum_tol(9 * cout).assert_all(
         &format!("{what} input gradient"),
-        &read(&engine, &gdx),
-        &want,
+        &read(engine, &gdx),
+        &plain,
     );
 
     let prior = rng.reals(batch * in_cstride * h * w);
-    let gdx2 = up(&engine, "dx2", &prior);
-    let ggate = up(&engine, "gate", &gate);
+    let gdx1 = up(engine, "dx1", &prior);
+    let mut rec = engine.recording("test.conv.bwd_input.accumulated");
+    conv.backward_input(engine, &mut rec, &gdz, &gp, &gdx1, None, true, batch)
+        .unwrap();
+    engine.submit(rec).unwrap();
+    let want: Vec<f64> = plain
+        .iter()
+        .zip(&prior)
+        .map(|(v, &p)| v + p as f64)
+        .collect();
+    sum_tol(9 * cout).assert_all(
+        &format!("{what} accumulated input gradient"),
+        &read(engine, &gdx1),
+        &want,
+    );
+
+    let gdx2 = up(engine, "dx2", &prior);
+    let ggate = up(engine, "gate", &gate);
     let mut rec = engine.recording("test.conv.bwd_input.gated");
     conv.backward_input(
-        &engine,
+        engine,
         &mut rec,
         &gdz,
         &gp,
@@ -112,24 +146,24 @@ fn conv_case(
     )
     .unwrap();
     engine.submit(rec).unwrap();
-    let mut want = cpu::conv2d_bwd_input(&spec, &f64s(&dz), &f64s(&params), None, batch);
+    let mut want = plain.clone();
     for ((v, &p), &g) in want.iter_mut().zip(&prior).zip(&gate) {
         *v = if g > 0.0 { *v + p as f64 } else { 0.0 };
     }
     sum_tol(9 * cout).assert_all(
         &format!("{what} gated accumulated input gradient"),
-        &read(&engine, &gdx2),
+        &read(engine, &gdx2),
         &want,
     );
 
     // Weight and bias gradients (twice: bit-identical), then accumulated on top.
     let (_, _, plen) = conv.weight_splits(batch);
-    let part = nan_buf(&engine, "partials", plen);
+    let part = nan_buf(engine, "partials", plen);
     let mut grads_first: Option<Vec<f32>> = None;
     for _ in 0..2 {
-        let ggrad = nan_buf(&engine, "grads", params.len());
+        let ggrad = nan_buf(engine, "grads", params.len());
         let mut rec = engine.recording("test.conv.bwd_params");
-        conv.backward_params(&engine, &mut rec, &gx, &gdz, &part, &ggrad, false, batch)
+        conv.backward_params(engine, &mut rec, &gx, &gdz, &part, &ggrad, false, batch)
             .unwrap();
         engine.submit(rec).unwrap();
         let got: Vec<f32> = engine.read(&ggrad).unwrap();
@@ -142,9 +176,23 @@ fn conv_case(
         }
         grads_first = Some(got);
     }
-    let got = f64s(&grads_first.unwrap()[spec.w_off..]);
+    let first = grads_first.unwrap();
+    let got = f64s(&first[spec.w_off..]);
     let want = cpu::conv2d_bwd_params(&spec, &f64s(&x), &f64s(&dz), batch);
     sum_tol(batch * h * w).assert_all(&format!("{what} parameter gradient"), &got, &want);
+    // Accumulate: the gradient already there is added.
+    let ggrad = up(engine, "grads.acc", &first);
+    let mut rec = engine.recording("test.conv.bwd_params.accumulated");
+    conv.backward_params(engine, &mut rec, &gx, &gdz, &part, &ggrad, true, batch)
+        .unwrap();
+    engine.submit(rec).unwrap();
+    let got = f64s(&engine.read(&ggrad).unwrap()[spec.w_off..]);
+    let twice: Vec<f64> = want.iter().map(|v| 2.0 * v).collect();
+    sum_tol(2 * batch * h * w).assert_all(
+        &format!("{what} accumulated parameter gradient"),
+        &got,
+        &twice,
+    );
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {
@@ -173,6 +221,83 @@ fn conv_head_reads_first_channels() {
 #[test]
 fn conv_bottleneck_shape() {
     conv_case(64, 40, 8, 8, 64, Activation::Relu, 2);
+}
+
+#[test]
+fn conv_tile_edges_every_size() {
+    // Images smaller than, equal to and multiples of the 8×8 / 16×16 tiles, and one that is
+    // neither (12×20); channel counts that are not multiples of 4 or 16.
+    conv_case(3, 5, 8, 8, 3, Activation::Relu, 3);
+    conv_case(5, 17, 16, 16, 5, Activation::None, 2);
+    conv_case(17, 6, 32, 32, 17, Activation::Relu, 2);
+    conv_case(2, 3, 64, 64, 2, Activation::Relu, 2);
+    conv_case(6, 7, 12, 20, 6, Activation::None, 2);
+    conv_case(4, 3, 3, 5, 4, Activation::Relu, 1);
+}
+
+#[test]
+fn conv_every_activation() {
+    // The heads' activations with a wider-than-read input (flip mode zeroes the unread
+    // channels before accumulate and gate).
+    conv_case(9, 18, 12, 12, 11, Activation::Sigmoid, 2);
+    conv_case(7, 3, 16, 8, 10, Activation::PiTanh, 2);
+}
+
+#[test]
+fn subgroup_weight_tiles_are_few_variants() {
+    // The fewest input-channel tiles, from a small set of compiled widths.
+    let cases = [
+        (1, 1),
+        (2, 2),
+        (3, 4),
+        (4, 4),
+        (5, 7),
+        (7, 7),
+        (8, 7),
+        (19, 7),
+        (28, 7),
+        (128, 7),
+    ];
+    for (cin, want) in cases {
+        let t = SubgroupTiling::choose(cin);
+        assert_eq!(t.ci_t, want, "cin {cin}");
+        assert!(SubgroupTiling::CI_VARIANTS.contains(&t.ci_t));
+        assert_eq!(t.sg, ConvLayout::SUBGROUP_LANES);
+        let tiles = cin.div_ceil(t.ci_t as usize);
+        assert_eq!(
+            tiles,
+            cin.div_ceil(SubgroupTiling::CI_MAX as usize),
+            "cin {cin}"
+        );
+    }
+}
+
+#[test]
+fn conv_subgroup_layout_is_used_where_valid() {
+    let Some(engine) = gpu_or_skip() else { return };
+    let available = ConvLayout::available(&engine);
+    assert_eq!(available[0], ConvLayout::Tiled);
+    let valid = ConvLayout::subgroup_valid(&engine);
+    assert_eq!(available.contains(&ConvLayout::Subgroup), valid);
+    if engine.adapter_info().name.contains("llvmpipe") {
+        // Lavapipe: 8-lane subgroups, so the subgroup kernels must be tested here.
+        assert!(valid, "lavapipe should run the subgroup conv layout");
+        assert_eq!(ConvLayout::auto(&engine), ConvLayout::Subgroup);
+    }
+    // Explicit requests: unknown names and invalid layouts fail, never fall back.
+    assert!(ConvLayout::resolve(&engine, Some("winograd")).is_err());
+    assert_eq!(
+        ConvLayout::resolve(&engine, Some("tiled")).unwrap(),
+        ConvLayout::Tiled
+    );
+    assert_eq!(
+        ConvLayout::resolve(&engine, Some("subgroup")).is_ok(),
+        valid
+    );
+    assert_eq!(
+        ConvLayout::resolve(&engine, None).unwrap(),
+        ConvLayout::auto(&engine)
+    );
 }
 
 #[test]
@@ -655,24 +780,39 @@ fn finite_differences_on_cpu_twin_every_tensor() {
 }
 
 /// GPU forward and backward against the CPU twin for one configuration.
-fn gpu_vs_cpu(cfg: NetConfig, batch: usize) {
+/// The GPU network against the CPU twin, in every conv layout (`all_layouts`) or the
+/// adapter's automatic one.
+fn gpu_vs_cpu(cfg: NetConfig, batch: usize, all_layouts: bool) {
     let Some(engine) = gpu_or_skip() else { return };
-    let l = Layout::new(&cfg).unwrap();
+    let layouts = if all_layouts {
+        ConvLayout::available(&engine)
+    } else {
+        vec![ConvLayout::auto(&engine)]
+    };
+    for layout in layouts {
+        gpu_vs_cpu_in(&engine, &cfg, batch, layout);
+    }
+}
+
+fn gpu_vs_cpu_in(engine: &Engine, cfg: &NetConfig, batch: usize, layout: ConvLayout) {
+    let l = Layout::new(cfg).unwrap();
     let (n, c) = (cfg.n, cfg.c);
     let mut rng = Rng::new(99);
     let p = test_params(&l, 3);
     let x = random_input(&mut rng, batch * c * n * n);
     let dobj = rng.complex(batch * c * n * n);
-    let net = Network::with_params(&engine, &cfg, &p).unwrap();
-    let st = net.alloc(&engine, batch).unwrap();
-    let gx = up(&engine, "x", &x);
+    let mut net = Network::with_params(engine, cfg, &p).unwrap();
+    net.set_conv_layout(engine, layout).unwrap();
+    assert_eq!(net.conv_layout(), layout);
+    let st = net.alloc(engine, batch).unwrap();
+    let gx = up(engine, "x", &x);
     let gdo = engine.upload("dobj", &dobj).unwrap();
-    let pa = nan_buf(&engine, "padded amp", batch * c * n * n);
-    let pp = nan_buf(&engine, "padded phase", batch * c * n * n);
+    let pa = nan_buf(engine, "padded amp", batch * c * n * n);
+    let pp = nan_buf(engine, "padded phase", batch * c * n * n);
     let mut rec = engine.recording("test.net");
-    net.forward(&engine, &mut rec, &gx, &st).unwrap();
-    net.padded_heads(&engine, &mut rec, &st, &pa, &pp).unwrap();
-    net.backward_object(&engine, &mut rec, &st, &gdo).unwrap();
+    net.forward(engine, &mut rec, &gx, &st).unwrap();
+    net.padded_heads(engine, &mut rec, &st, &pa, &pp).unwrap();
+    net.backward_object(engine, &mut rec, &st, &gdo).unwrap();
     let ida = rec.read(&st.heads[0].out);
     let idp = rec.read(&st.heads[1].out);
     let ido = rec.read(&st.obj);
@@ -692,7 +832,7 @@ fn gpu_vs_cpu(cfg: NetConfig, batch: usize) {
         let (e2, emax) = common::rel_errors(got, want);
         assert!(
             e2 <= l2 && emax <= 10.0 * l2,
-            "{what}: relative L2 {e2:e}, max {emax:e}"
+            "[{layout}] {what}: relative L2 {e2:e}, max {emax:e}"
         );
     };
     check(
@@ -711,7 +851,7 @@ fn gpu_vs_cpu(cfg: NetConfig, batch: usize) {
     let planes = batch * c;
     for (buf, head) in [(&pa, 0), (&pp, 1)] {
         let want = cpu::pad_crop(&a.heads[head].out, planes, n / 2, n);
-        check("padded head", &read(&engine, buf), &want, 1e-5);
+        check("padded head", &read(engine, buf), &want, 1e-5);
         assert!(want[0] == 0.0 && want[n * n / 2 + n / 2] != 0.0);
     }
     let obj: Vec<Complex32> = out.get(ido);
@@ -726,13 +866,13 @@ fn gpu_vs_cpu(cfg: NetConfig, batch: usize) {
 
 #[test]
 fn gpu_matches_cpu_tiny_networks() {
-    gpu_vs_cpu(tiny(32, 2), 3);
-    gpu_vs_cpu(tiny(16, 1), 2);
+    gpu_vs_cpu(tiny(32, 2), 3, true);
+    gpu_vs_cpu(tiny(16, 1), 2, true);
 }
 
 #[test]
 fn gpu_matches_cpu_real_network_n64() {
-    gpu_vs_cpu(NetConfig::ptychopinn(64, 1), 2);
+    gpu_vs_cpu(NetConfig::ptychopinn(64, 1), 2, false);
 }
 
 /// Runs `steps` training steps of MSE(amplitude head, target) and returns the losses and the

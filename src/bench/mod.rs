@@ -47,7 +47,7 @@ pub struct Timing {
 }
 
 impl Timing {
-    fn from_samples(mut s: Vec<f64>, clock: &'static str) -> Timing {
+    pub(crate) fn from_samples(mut s: Vec<f64>, clock: &'static str) -> Timing {
         s.sort_by(f64::total_cmp);
         let n = s.len();
         let median = if n % 2 == 1 {

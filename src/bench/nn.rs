@@ -12,7 +12,7 @@ use num_complex::Complex32;
 use super::{BenchOpts, Row, Timing, report, time_cpu, time_gpu};
 use crate::gpu::Engine;
 use crate::model::{Layout, NetConfig, Network, cpu as net_cpu};
-use crate::nn::{Conv2d, ConvSpec, cpu};
+use crate::nn::{Conv2d, ConvLayout, ConvSpec, cpu};
 
 /// `ptycho bench conv`.
 #[derive(Clone, Debug, Args)]
@@ -26,6 +26,10 @@ pub struct ConvArgs {
     /// Images per batch.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Conv layouts to measure: `both` (every layout the adapter can run, in one run),
+    /// `tiled`, `subgroup` or `auto`.
+    #[arg(long, default_value = "both")]
+    pub layout: String,
 }
 
 /// `ptycho bench network`.
@@ -43,6 +47,10 @@ pub struct NetworkArgs {
     /// Patterns the CPU twin runs per timing (it is slow).
     #[arg(long, default_value_t = 1)]
     pub cpu_batch: usize,
+    /// Conv layouts to measure: `both` (every layout the adapter can run, in one run),
+    /// `tiled`, `subgroup` or `auto`.
+    #[arg(long, default_value = "both")]
+    pub layout: String,
 }
 
 fn signal(len: usize, seed: u32) -> Vec<f32> {
@@ -71,32 +79,41 @@ fn distinct_layers(layout: &Layout) -> Vec<(String, ConvSpec)> {
     out
 }
 
-/// Per-layer forward / input-gradient / weight-gradient timings of the real layer shapes.
+/// The layouts a conv benchmark runs: `both` (every layout the adapter can run, the tiled one
+/// first), or one of `tiled`, `subgroup`, `auto`.
+pub fn bench_layouts(engine: &Engine, which: &str) -> crate::gpu::Result<Vec<ConvLayout>> {
+    if which == "both" {
+        return Ok(ConvLayout::available(engine));
+    }
+    Ok(vec![ConvLayout::resolve(engine, Some(which))?])
+}
+
+/// Per-layer forward / input-gradient / weight-gradient timings of the real layer shapes, for
+/// each layout, with the speed-up of every layout over the first.
 pub fn conv(engine: &Engine, opts: &BenchOpts, a: &ConvArgs) -> crate::gpu::Result<()> {
     let cfg = NetConfig::ptychopinn(a.n, a.c);
     let layout =
         Layout::new(&cfg).map_err(|e| crate::gpu::GpuError::InvalidArgument(e.to_string()))?;
+    let layouts = bench_layouts(engine, &a.layout)?;
     let cpu_opts = BenchOpts {
         repeats: opts.repeats.min(3),
         ..opts.clone()
     };
     let mut rows = Vec::new();
+    // (layer, shape, pass, GFLOP/s per layout)
+    let mut summary: Vec<(String, String, &'static str, Vec<f64>)> = Vec::new();
     for (name, spec) in distinct_layers(&layout) {
         let b = a.batch;
         let plane = spec.height * spec.width;
-        let conv = Conv2d::new(engine, spec)?;
         let x = engine.upload("bench.x", &signal(b * spec.in_cstride * plane, 1))?;
         let p = engine.upload("bench.params", &signal(spec.param_count(), 2))?;
         let y = engine.alloc::<f32>("bench.y", b * spec.cout * plane)?;
         let dz = engine.upload("bench.dz", &signal(b * spec.cout * plane, 3))?;
         let dx = engine.alloc::<f32>("bench.dx", b * spec.in_cstride * plane)?;
-        let part = engine.alloc::<f32>("bench.part", conv.weight_splits(b).2)?;
         let g = engine.alloc::<f32>("bench.g", spec.param_count())?;
         let macs = (spec.macs_per_image() * b) as f64;
         let shape = format!("{}→{} {}² b{}", spec.cin, spec.cout, spec.height, b);
-        let (ft, bt, wt) = conv.tilings();
 
-        let fwd = time_gpu(engine, opts, |rec| conv.forward(engine, rec, &x, &p, &y, b))?;
         // CPU twin (f64) on one image, scaled by FLOPs.
         let (x1, p1) = (
             signal(spec.in_cstride * plane, 1)
@@ -112,71 +129,97 @@ pub fn conv(engine: &Engine, opts: &BenchOpts, a: &ConvArgs) -> crate::gpu::Resu
             std::hint::black_box(cpu::conv2d_fwd(&spec, &x1, &p1, 1));
         });
         let cpu_gf = 2.0 * spec.macs_per_image() as f64 / cpu_fwd.median_ns;
-        rows.push(Row {
-            name: format!("{name}.fwd"),
-            shape: shape.clone(),
-            gpu: fwd,
-            cpu: None,
-            bytes: 4.0 * (b * plane * (spec.in_cstride + spec.cout)) as f64,
-            dispatches: 1,
-            extra: vec![
-                ("GFLOP/s".into(), gflops(macs, &fwd)),
-                ("cpu_f64_GFLOP/s".into(), cpu_gf),
-                (
-                    "tile".into(),
-                    (ft.th * 1000 + ft.co_t * 10 + ft.ci_t) as f64,
-                ),
-            ],
-        });
-        let bin = time_gpu(engine, opts, |rec| {
-            conv.backward_input(engine, rec, &dz, &p, &dx, Some(&x), false, b)
-        })?;
-        rows.push(Row {
-            name: format!("{name}.bwd_in"),
-            shape: shape.clone(),
-            gpu: bin,
-            cpu: None,
-            bytes: 4.0 * (b * plane * (2 * spec.in_cstride + spec.cout)) as f64,
-            dispatches: 1,
-            extra: vec![
-                ("GFLOP/s".into(), gflops(macs, &bin)),
-                (
-                    "tile".into(),
-                    (bt.th * 1000 + bt.co_t * 10 + bt.ci_t) as f64,
-                ),
-            ],
-        });
-        let bw = time_gpu(engine, opts, |rec| {
-            conv.backward_params(engine, rec, &x, &dz, &part, &g, false, b)
-        })?;
-        rows.push(Row {
-            name: format!("{name}.bwd_w"),
-            shape,
-            gpu: bw,
-            cpu: None,
-            bytes: 4.0 * (b * plane * (spec.in_cstride + spec.cout)) as f64,
-            dispatches: 2,
-            extra: vec![
-                ("GFLOP/s".into(), gflops(macs, &bw)),
-                ("splits".into(), conv.weight_splits(b).0 as f64),
-                ("tile".into(), (wt.co_t * 100 + wt.ci_t * 10 + wt.pr) as f64),
-            ],
-        });
+
+        let mut gf = [Vec::new(), Vec::new(), Vec::new()];
+        for &lay in &layouts {
+            let conv = Conv2d::with_layout(engine, spec, lay)?;
+            let part = engine.alloc::<f32>("bench.part", conv.weight_splits(b).2)?;
+            let (ft, bt, wt) = conv.tilings();
+            let tag = |pass: &str| format!("{name}.{pass}.{lay}");
+            let fwd = time_gpu(engine, opts, |rec| conv.forward(engine, rec, &x, &p, &y, b))?;
+            gf[0].push(gflops(macs, &fwd));
+            rows.push(Row {
+                name: tag("fwd"),
+                shape: format!("{shape} [{ft}]"),
+                gpu: fwd,
+                cpu: None,
+                bytes: 4.0 * (b * plane * (spec.in_cstride + spec.cout)) as f64,
+                dispatches: 1,
+                extra: vec![
+                    ("GFLOP/s".into(), gflops(macs, &fwd)),
+                    ("cpu_f64_GFLOP/s".into(), cpu_gf),
+                ],
+            });
+            let bin = time_gpu(engine, opts, |rec| {
+                conv.backward_input(engine, rec, &dz, &p, &dx, Some(&x), false, b)
+            })?;
+            gf[1].push(gflops(macs, &bin));
+            rows.push(Row {
+                name: tag("bwd_in"),
+                shape: format!("{shape} [{bt}]"),
+                gpu: bin,
+                cpu: None,
+                bytes: 4.0 * (b * plane * (2 * spec.in_cstride + spec.cout)) as f64,
+                dispatches: 1,
+                extra: vec![("GFLOP/s".into(), gflops(macs, &bin))],
+            });
+            let bw = time_gpu(engine, opts, |rec| {
+                conv.backward_params(engine, rec, &x, &dz, &part, &g, false, b)
+            })?;
+            gf[2].push(gflops(macs, &bw));
+            rows.push(Row {
+                name: tag("bwd_w"),
+                shape: format!("{shape} [{wt}]"),
+                gpu: bw,
+                cpu: None,
+                bytes: 4.0 * (b * plane * (spec.in_cstride + spec.cout)) as f64,
+                dispatches: 2,
+                extra: vec![
+                    ("GFLOP/s".into(), gflops(macs, &bw)),
+                    ("splits".into(), conv.weight_splits(b).0 as f64),
+                ],
+            });
+        }
+        for (k, pass) in ["fwd", "bwd_in", "bwd_w"].into_iter().enumerate() {
+            summary.push((name.clone(), shape.clone(), pass, gf[k].clone()));
+        }
     }
     report(engine, opts, &rows);
+    if opts.json {
+        return Ok(());
+    }
     println!(
-        "tile codes: fwd/bwd_in TH·1000 + CO_T·10 + CI_T; bwd_w CO_T·100 + CI_T·10 + PR; \
-         GFLOP/s counts 2 FLOPs per multiply-add of the forward conv for every pass"
+        "GFLOP/s counts 2 FLOPs per multiply-add of the forward conv for every pass; \
+         [tile] = layout, tile height×width×output channels, input channels per chunk"
     );
+    let names: Vec<String> = layouts.iter().map(|l| l.to_string()).collect();
+    let mut head = format!("{:<22} {:<16} {:<7}", "layer", "shape", "pass");
+    for n in &names {
+        head += &format!(" {:>10}", n);
+    }
+    if layouts.len() > 1 {
+        head += &format!(" {:>9}", format!("{}/{}", names[1], names[0]));
+    }
+    println!("{head}   (GFLOP/s)");
+    for (name, shape, pass, v) in &summary {
+        let mut line = format!("{name:<22} {shape:<16} {pass:<7}");
+        for g in v {
+            line += &format!(" {g:>10.2}");
+        }
+        if v.len() > 1 {
+            line += &format!(" {:>8.2}×", v[1] / v[0]);
+        }
+        println!("{line}");
+    }
     Ok(())
 }
 
-/// Whole-network throughput: forward, and forward + backward (from a fixed dL/dO) + Adam.
+/// Whole-network throughput: forward, and forward + backward (from a fixed dL/dO) + Adam, for
+/// each conv layout, the layouts' samples interleaved so that a noisy machine affects them alike.
 pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkArgs) -> crate::gpu::Result<()> {
     let to_gpu = |e: crate::model::ModelError| crate::gpu::GpuError::InvalidArgument(e.to_string());
     let c = a.gridsize * a.gridsize;
     let cfg = NetConfig::ptychopinn(a.n, c);
-    let mut net = Network::new(engine, &cfg, 1).map_err(to_gpu)?;
     let b = a.batch;
     let n = a.n;
     let x = engine.upload(
@@ -191,66 +234,73 @@ pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkArgs) -> crate::gpu
         .map(|z| Complex32::new(z[0] * 1e-3, z[1] * 1e-3))
         .collect();
     let dobj = engine.upload("bench.dobj", &dobj)?;
-    let st = net.alloc(engine, b).map_err(to_gpu)?;
-    let macs = net.layout.macs_per_pattern() as f64 * b as f64;
+    let layouts = bench_layouts(engine, &a.layout)?;
+    let mut nets = Vec::new();
+    for &lay in &layouts {
+        let mut net = Network::new(engine, &cfg, 1).map_err(to_gpu)?;
+        net.set_conv_layout(engine, lay).map_err(to_gpu)?;
+        let st = net.alloc(engine, b).map_err(to_gpu)?;
+        nets.push((lay, net, st));
+    }
+    let macs = nets[0].1.layout.macs_per_pattern() as f64 * b as f64;
 
-    // Wall clock per submit (no profiling passes), medians.
-    let wall = |f: &mut dyn FnMut() -> crate::gpu::Result<()>| -> crate::gpu::Result<Timing> {
-        let mut samples = Vec::new();
-        for k in 0..opts.warmup + opts.repeats.max(1) {
+    // Wall clock per submit (no profiling passes), medians; layouts interleaved per repeat.
+    let mut fwd_ns = vec![Vec::new(); nets.len()];
+    let mut train_ns = vec![Vec::new(); nets.len()];
+    let mut dispatches = (0, 0);
+    for k in 0..opts.warmup + opts.repeats.max(1) {
+        for (j, (_, net, st)) in nets.iter_mut().enumerate() {
             let t0 = Instant::now();
-            f()?;
+            let mut rec = engine.recording("bench.forward");
+            net.forward(engine, &mut rec, &x, st).map_err(to_gpu)?;
+            engine.submit(rec)?;
+            let t_fwd = t0.elapsed().as_nanos() as f64;
+
+            let t0 = Instant::now();
+            let mut rec = engine.recording("bench.train");
+            net.forward(engine, &mut rec, &x, st).map_err(to_gpu)?;
+            let d0 = rec.dispatch_count();
+            net.backward_object(engine, &mut rec, st, &dobj)
+                .map_err(to_gpu)?;
+            net.adam_step(engine, &mut rec).map_err(to_gpu)?;
+            dispatches = (d0, rec.dispatch_count());
+            // A training step reads back one scalar (the loss); read one gradient value instead.
+            rec.read_binding(net.grads.slice(0, 1));
+            engine.submit(rec)?;
+            let t_train = t0.elapsed().as_nanos() as f64;
             if k >= opts.warmup {
-                samples.push(t0.elapsed().as_nanos() as f64);
+                fwd_ns[j].push(t_fwd);
+                train_ns[j].push(t_train);
             }
         }
-        Ok(Timing::from_samples(samples, "wall-clock"))
-    };
-    let fwd = wall(&mut || {
-        let mut rec = engine.recording("bench.forward");
-        net.forward(engine, &mut rec, &x, &st).map_err(to_gpu)?;
-        engine.submit(rec)?;
-        Ok(())
-    })?;
-    let mut dispatches = (0, 0);
-    let train = wall(&mut || {
-        let mut rec = engine.recording("bench.train");
-        net.forward(engine, &mut rec, &x, &st).map_err(to_gpu)?;
-        let d0 = rec.dispatch_count();
-        net.backward_object(engine, &mut rec, &st, &dobj)
-            .map_err(to_gpu)?;
-        net.adam_step(engine, &mut rec).map_err(to_gpu)?;
-        dispatches = (d0, rec.dispatch_count());
-        // A training step reads back one scalar (the loss); read one gradient value instead.
-        rec.read_binding(net.grads.slice(0, 1));
-        engine.submit(rec)?;
-        Ok(())
-    })?;
+    }
 
-    // Per-kernel breakdown of one training step from timestamps.
-    let mut breakdown: BTreeMap<&'static str, (f64, usize)> = BTreeMap::new();
-    let mut gpu_total = None;
+    // Per-kernel breakdown of one training step from timestamps, per layout.
+    let mut breakdowns = Vec::new();
     if engine.has_timestamps() {
-        let mut rec = engine.recording("bench.train.profile");
-        rec.set_profile(true);
-        net.forward(engine, &mut rec, &x, &st).map_err(to_gpu)?;
-        net.backward_object(engine, &mut rec, &st, &dobj)
-            .map_err(to_gpu)?;
-        net.adam_step(engine, &mut rec).map_err(to_gpu)?;
-        let out = engine.submit(rec)?;
-        for (name, ns) in &out.kernel_times_ns {
-            let e = breakdown.entry(name).or_default();
-            e.0 += ns;
-            e.1 += 1;
+        for (lay, net, st) in nets.iter_mut() {
+            let mut breakdown: BTreeMap<&'static str, (f64, usize)> = BTreeMap::new();
+            let mut rec = engine.recording("bench.train.profile");
+            rec.set_profile(true);
+            net.forward(engine, &mut rec, &x, st).map_err(to_gpu)?;
+            net.backward_object(engine, &mut rec, st, &dobj)
+                .map_err(to_gpu)?;
+            net.adam_step(engine, &mut rec).map_err(to_gpu)?;
+            let out = engine.submit(rec)?;
+            for (name, ns) in &out.kernel_times_ns {
+                let e = breakdown.entry(name).or_default();
+                e.0 += ns;
+                e.1 += 1;
+            }
+            breakdowns.push((*lay, breakdown, out.gpu_time_ns));
         }
-        gpu_total = out.gpu_time_ns;
     }
 
     // CPU twin (f64) on `cpu_batch` patterns.
     let cb = a.cpu_batch.max(1);
-    let layout = net.layout.clone();
+    let layout = nets[0].1.layout.clone();
     let p64: Vec<f64> = engine
-        .read(&net.params)?
+        .read(&nets[0].1.params)?
         .iter()
         .map(|&v| v as f64)
         .collect();
@@ -273,9 +323,14 @@ pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkArgs) -> crate::gpu
     });
 
     let per_s = |count: usize, t: &Timing| count as f64 / (t.median_ns * 1e-9);
-    let rows = vec![
-        Row {
-            name: "net.forward".into(),
+    let mut rows = Vec::new();
+    let mut rates = Vec::new();
+    for (j, (lay, _, _)) in nets.iter().enumerate() {
+        let fwd = Timing::from_samples(fwd_ns[j].clone(), "wall-clock");
+        let train = Timing::from_samples(train_ns[j].clone(), "wall-clock");
+        rates.push((per_s(b, &fwd), per_s(b, &train)));
+        rows.push(Row {
+            name: format!("net.forward.{lay}"),
             shape: format!("N{n} C{c} b{b}"),
             gpu: fwd,
             cpu: None,
@@ -286,9 +341,9 @@ pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkArgs) -> crate::gpu
                 ("GFLOP/s".into(), gflops(macs, &fwd)),
                 ("cpu_f64_patterns/s".into(), per_s(cb, &cpu_fwd)),
             ],
-        },
-        Row {
-            name: "net.train".into(),
+        });
+        rows.push(Row {
+            name: format!("net.train.{lay}"),
             shape: format!("N{n} C{c} b{b}"),
             gpu: train,
             cpu: None,
@@ -299,13 +354,16 @@ pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkArgs) -> crate::gpu
                 ("GFLOP/s(3x fwd)".into(), gflops(3.0 * macs, &train)),
                 ("cpu_f64_patterns/s".into(), per_s(cb, &cpu_train)),
             ],
-        },
-    ];
+        });
+    }
     report(engine, opts, &rows);
-    if !breakdown.is_empty() {
+    if opts.json {
+        return Ok(());
+    }
+    for (lay, breakdown, gpu_total) in breakdowns {
         let sum: f64 = breakdown.values().map(|v| v.0).sum();
         println!(
-            "training step, GPU timestamps: span {:.1} ms, kernels {:.1} ms, {} dispatches",
+            "training step [{lay}], GPU timestamps: span {:.1} ms, kernels {:.1} ms, {} dispatches",
             gpu_total.unwrap_or(0.0) * 1e-6,
             sum * 1e-6,
             breakdown.values().map(|v| v.1).sum::<usize>()
@@ -314,13 +372,22 @@ pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkArgs) -> crate::gpu
         v.sort_by(|a, b| b.1.0.total_cmp(&a.1.0));
         for (name, (ns, count)) in v {
             println!(
-                "  {:<20} {:>9.2} ms {:>5.1} %  {:>3} dispatches",
+                "  {:<28} {:>9.2} ms {:>5.1} %  {:>3} dispatches",
                 name,
                 ns * 1e-6,
                 100.0 * ns / sum,
                 count
             );
         }
+    }
+    if rates.len() > 1 {
+        println!(
+            "{} / {} (same run, interleaved): forward {:.2}×, training {:.2}×",
+            layouts[1],
+            layouts[0],
+            rates[1].0 / rates[0].0,
+            rates[1].1 / rates[0].1
+        );
     }
     Ok(())
 }

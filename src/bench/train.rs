@@ -24,6 +24,10 @@ pub struct TrainBenchArgs {
     /// Groups per batch.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Conv layouts to measure: `both` (every layout the adapter can run, steps interleaved),
+    /// `tiled`, `subgroup` or `auto`.
+    #[arg(long, default_value = "both")]
+    pub layout: String,
 }
 
 /// Runs the benchmark.
@@ -67,71 +71,118 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &TrainBenchArgs) -> anyhow::Res
     let k = normalisation_factor(&d);
     let x: Vec<f32> = d.diff.iter().map(|&v| (v as f64 * k) as f32).collect();
     let groups = make_groups(&d.xcoords, &d.ycoords, a.gridsize, 4, 0, 1);
-    let mut t = Trainer::new(engine, &cfg, &d.probe)?;
-    t.fit_canvas(&groups);
+    let layouts = super::nn::bench_layouts(engine, &a.layout)?;
+    let mut trainers = Vec::new();
+    for &lay in &layouts {
+        let mut t = Trainer::new(engine, &cfg, &d.probe)?;
+        t.fit_canvas(&groups);
+        t.net.set_conv_layout(engine, lay)?;
+        trainers.push(t);
+    }
     let c = (a.gridsize * a.gridsize) as usize;
-    let mut times = Vec::new();
+    // Steps of the layouts interleaved, so that a noisy machine affects them alike.
+    let mut times = vec![Vec::new(); trainers.len()];
     for (i, chunk) in (0..groups.len())
         .collect::<Vec<_>>()
         .chunks(a.batch)
         .enumerate()
     {
-        let t0 = std::time::Instant::now();
-        t.step(&x, &groups, chunk, 0, true, 1)?;
-        if i >= opts.warmup {
-            times.push(t0.elapsed().as_secs_f64());
+        for (j, t) in trainers.iter_mut().enumerate() {
+            let t0 = std::time::Instant::now();
+            t.step(&x, &groups, chunk, 0, true, 1)?;
+            if i >= opts.warmup {
+                times[j].push(t0.elapsed().as_secs_f64());
+            }
         }
     }
-    times.sort_by(f64::total_cmp);
-    let train_s = times[times.len() / 2];
-    // GPU memory: everything held for training (peak), and what inference adds on top.
-    let train_bytes = engine.memory().peak_bytes;
-    let live_before = engine.memory().live_bytes;
     let idx: Vec<usize> = (0..groups.len()).collect();
-    let _ = t.predict(&x, &groups, &idx[..a.batch], a.batch)?;
-    let infer_bytes = engine.memory().live_bytes.saturating_sub(live_before);
-    let t0 = std::time::Instant::now();
-    let _ = t.predict(&x, &groups, &idx, a.batch)?;
-    let infer_rate = (idx.len() * c) as f64 / t0.elapsed().as_secs_f64();
-    let train_rate = (a.batch * c) as f64 / train_s;
-    let split = t.profile_step(&x, &groups, &idx[..a.batch])?;
+    let mut results = Vec::new();
+    for (j, t) in trainers.iter_mut().enumerate() {
+        let ts = &mut times[j];
+        ts.sort_by(f64::total_cmp);
+        let train_s = ts[ts.len() / 2];
+        let _ = t.predict(&x, &groups, &idx[..a.batch], a.batch)?;
+        let t0 = std::time::Instant::now();
+        let _ = t.predict(&x, &groups, &idx, a.batch)?;
+        let infer_rate = (idx.len() * c) as f64 / t0.elapsed().as_secs_f64();
+        let train_rate = (a.batch * c) as f64 / train_s;
+        let split = t.profile_step(&x, &groups, &idx[..a.batch])?;
+        results.push((layouts[j], train_rate, train_s, infer_rate, split));
+    }
+    drop(trainers);
+    // GPU memory of one run (layouts need the same buffers): what a trainer holds after a step
+    // (weights, Adam state, activations and gradients of one batch, physics), and what
+    // inference allocates (forward-only activations).
+    let first = &idx[..a.batch.min(idx.len())];
+    let live0 = engine.memory().live_bytes;
+    let mut t = Trainer::new(engine, &cfg, &d.probe)?;
+    t.fit_canvas(&groups);
+    t.net.set_conv_layout(engine, layouts[0])?;
+    t.step(&x, &groups, first, 0, true, 1)?;
+    let train_bytes = engine.memory().live_bytes.saturating_sub(live0);
+    let live1 = engine.memory().live_bytes;
+    let _ = t.predict(&x, &groups, first, a.batch)?;
+    let infer_bytes = engine.memory().live_bytes.saturating_sub(live1);
+    drop(t);
     if opts.json {
+        let runs: Vec<_> = results
+            .iter()
+            .map(|(lay, train_rate, train_s, infer_rate, split)| {
+                serde_json::json!({
+                    "conv_layout": lay, "train_patterns_per_s": train_rate,
+                    "infer_patterns_per_s": infer_rate, "step_ms": train_s * 1e3,
+                    "kernels_ms": split,
+                })
+            })
+            .collect();
+        let first = &results[0];
         let v = serde_json::json!({
             "adapter": engine.describe(), "bench": "train", "n": a.n, "gridsize": a.gridsize, "batch": a.batch,
-            "train_patterns_per_s": train_rate, "infer_patterns_per_s": infer_rate, "step_ms": train_s * 1e3,
+            "train_patterns_per_s": first.1, "infer_patterns_per_s": first.3, "step_ms": first.2 * 1e3,
+            "kernels_ms": first.4, "conv_layout": first.0, "runs": runs,
             "train_gpu_bytes": train_bytes, "infer_gpu_bytes": infer_bytes,
-            "kernels_ms": split,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     println!("adapter: {}", engine.describe());
-    println!(
-        "N {} gridsize {} batch {}: training {:.1} patterns/s (median step {:.0} ms, physics and Adam included); inference {:.1} patterns/s",
-        a.n,
-        a.gridsize,
-        a.batch,
-        train_rate,
-        train_s * 1e3,
-        infer_rate
-    );
+    for (lay, train_rate, train_s, infer_rate, split) in &results {
+        println!(
+            "[{lay}] N {} gridsize {} batch {}: training {:.1} patterns/s (median step {:.0} ms, physics and Adam included); inference {:.1} patterns/s",
+            a.n,
+            a.gridsize,
+            a.batch,
+            train_rate,
+            train_s * 1e3,
+            infer_rate
+        );
+        let total: f64 = split.iter().map(|(_, ms, _)| ms).sum();
+        println!("  one training step, GPU timestamps ({total:.1} ms in kernels):");
+        for (name, ms, count) in split {
+            println!(
+                "    {name:<28} {ms:>9.2} ms {:>5.1} % {count:>4} dispatches",
+                100.0 * ms / total.max(1e-9)
+            );
+        }
+    }
     println!(
         "reference PtychoPINN (PyTorch, 2-core CPU): ~13 (gridsize 1) / ~41 (gridsize 2) training, 24–30 inference patterns/s"
     );
     let pats = (a.batch * c) as f64;
     println!(
-        "GPU memory: training {} in all ({} per pattern of the batch, weights and Adam state included); inference buffers {} ({} per pattern)",
+        "GPU memory: training {} ({} per pattern of the batch, weights and Adam state included); inference buffers {} ({} per pattern)",
         crate::cli::human_bytes(train_bytes),
         crate::cli::human_bytes((train_bytes as f64 / pats) as u64),
         crate::cli::human_bytes(infer_bytes),
         crate::cli::human_bytes((infer_bytes as f64 / pats) as u64),
     );
-    let total: f64 = split.iter().map(|(_, ms, _)| ms).sum();
-    println!("one training step, GPU timestamps ({total:.1} ms in kernels):");
-    for (name, ms, count) in &split {
+    if results.len() > 1 {
         println!(
-            "  {name:<20} {ms:>9.2} ms {:>5.1} % {count:>4} dispatches",
-            100.0 * ms / total.max(1e-9)
+            "{} / {} (same run, steps interleaved): training {:.2}×, inference {:.2}×",
+            results[1].0,
+            results[0].0,
+            results[1].1 / results[0].1,
+            results[1].3 / results[0].3
         );
     }
     Ok(())

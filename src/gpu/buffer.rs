@@ -184,6 +184,16 @@ pub struct Binding {
 }
 
 impl Binding {
+    /// The same range with its size rounded up to a multiple of `align` bytes (within the
+    /// buffer), so that a kernel viewing it as `array<vec4<f32>>` (`align` 16) reaches the last
+    /// values of a length that is not a multiple of 4. The extra bytes are never meant to be
+    /// read.
+    pub fn padded(mut self, align: u64) -> Binding {
+        let room = self.buffer.size().saturating_sub(self.offset);
+        self.size = self.size.div_ceil(align).saturating_mul(align).min(room);
+        self
+    }
+
     /// Whether two bindings refer to the same underlying buffer.
     pub fn same_buffer(&self, other: &Binding) -> bool {
         self.buffer == other.buffer

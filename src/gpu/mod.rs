@@ -127,6 +127,8 @@ pub struct EngineLimits {
     pub storage_offset_alignment: u32,
     /// Smallest subgroup size the adapter reports.
     pub subgroup_min_size: u32,
+    /// Largest subgroup size the adapter reports.
+    pub subgroup_max_size: u32,
 }
 
 /// A compiled compute pipeline for one (kernel, override constants) pair.
@@ -258,6 +260,7 @@ impl Engine {
             buffer_bytes: alimits.max_buffer_size,
             storage_offset_alignment: alimits.min_storage_buffer_offset_alignment,
             subgroup_min_size: info.subgroup_min_size,
+            subgroup_max_size: info.subgroup_max_size,
         };
         Ok(Engine {
             adapter_info: info,
@@ -298,6 +301,11 @@ impl Engine {
     /// Whether per-dispatch GPU timestamps are available.
     pub fn has_timestamps(&self) -> bool {
         self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Whether the device was created with subgroup operations (`Features::SUBGROUP`).
+    pub fn has_subgroups(&self) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP)
     }
 
     /// Device memory held by ptycho's buffers.

@@ -47,7 +47,9 @@ pub static KERNELS: &[ShaderFile] = shader_table! {
     "merge_patches_adjoint" => "physics/merge_patches_adjoint.wgsl",
     "probe_grad" => "physics/probe_grad.wgsl",
     "conv2d_fwd" => "nn/conv2d_fwd.wgsl",
+    "conv2d_fwd_subgroup" => "nn/conv2d_fwd_subgroup.wgsl",
     "conv2d_bwd_weight" => "nn/conv2d_bwd_weight.wgsl",
+    "conv2d_bwd_weight_subgroup" => "nn/conv2d_bwd_weight_subgroup.wgsl",
     "grad_reduce" => "nn/grad_reduce.wgsl",
     "maxpool2x2_fwd" => "nn/maxpool2x2_fwd.wgsl",
     "maxpool2x2_bwd" => "nn/maxpool2x2_bwd.wgsl",
@@ -68,6 +70,7 @@ pub static SHARED: &[ShaderFile] = shader_table! {
     "shared/index" => "shared/index.wgsl",
     "shared/fft" => "shared/fft.wgsl",
     "shared/bilinear" => "shared/bilinear.wgsl",
+    "shared/halo8" => "shared/halo8.wgsl",
 };
 
 /// Looks a kernel up by name.
@@ -119,7 +122,7 @@ pub fn preprocess(file: &ShaderFile) -> Result<Preprocessed, GpuError> {
                     GpuError::ShaderInvalid {
                         path: format!("{}:{}", f.path, k + 1),
                         message: format!(
-                            "unknown import '{target}' (known: shared/complex, shared/index)"
+                            "unknown import '{target}' (known: shared/complex, shared/index, shared/fft, shared/halo8)"
                         ),
                     }
                 })?;
@@ -245,7 +248,13 @@ pub fn params_twins() -> Vec<ParamsTwin> {
         ),
         twin!("probe_grad", "Params", crate::physics::ProbeGradParams),
         twin!("conv2d_fwd", "Params", crate::nn::ConvParams),
+        twin!("conv2d_fwd_subgroup", "Params", crate::nn::ConvParams),
         twin!("conv2d_bwd_weight", "Params", crate::nn::ConvWeightParams),
+        twin!(
+            "conv2d_bwd_weight_subgroup",
+            "Params",
+            crate::nn::ConvWeightParams
+        ),
         twin!("grad_reduce", "Params", crate::nn::GradReduceParams),
         twin!("maxpool2x2_fwd", "Params", crate::nn::PoolParams),
         twin!("maxpool2x2_bwd", "Params", crate::nn::PoolParams),

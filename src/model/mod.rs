@@ -30,8 +30,8 @@ pub use config::{HEADS, LayerInfo, Layout, ModelError, ModelResult, NetConfig, P
 
 use crate::gpu::{Engine, GpuBuffer, Recording};
 use crate::nn::{
-    Activation, ActivationOp, Adam, AdamConfig, Conv2d, MaxPool2x2, ObjectPatch, PadCrop,
-    Upsample2x,
+    Activation, ActivationOp, Adam, AdamConfig, Conv2d, ConvLayout, MaxPool2x2, ObjectPatch,
+    PadCrop, Upsample2x,
 };
 
 /// Buffers of one decoder.
@@ -207,6 +207,27 @@ impl Network {
     /// The conv layers in layout order.
     pub fn convs(&self) -> &[Conv2d] {
         &self.convs
+    }
+
+    /// The conv kernel family in use (all layers use the same one).
+    pub fn conv_layout(&self) -> ConvLayout {
+        self.convs
+            .first()
+            .map(Conv2d::layout)
+            .unwrap_or(ConvLayout::Tiled)
+    }
+
+    /// Rebuilds every conv in `layout` (an error if the adapter cannot run it). Buffers from
+    /// [`Self::alloc`] made before the switch may have too small a partials scratch: allocate
+    /// them afterwards.
+    pub fn set_conv_layout(&mut self, engine: &Engine, layout: ConvLayout) -> ModelResult<()> {
+        self.convs = self
+            .layout
+            .layers
+            .iter()
+            .map(|l| Conv2d::with_layout(engine, l.spec, layout))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(())
     }
 
     fn conv(&self, part: Part) -> &Conv2d {

@@ -47,8 +47,8 @@ pub fn activation_bwd(a: Activation, y: &[f64], dy: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Twin of `conv2d_fwd.wgsl` (forward): `out = act(conv(x) + b)`. `x` holds `in_cstride`
-/// channels per image, `params` the flat parameter vector.
+/// Twin of `conv2d_fwd.wgsl` and `conv2d_fwd_subgroup.wgsl` (forward): `out = act(conv(x) + b)`.
+/// `x` holds `in_cstride` channels per image, `params` the flat parameter vector.
 pub fn conv2d_fwd(s: &ConvSpec, x: &[f64], params: &[f64], batch: usize) -> Vec<f64> {
     let (h, w) = (s.height, s.width);
     let plane = h * w;
@@ -89,7 +89,8 @@ pub fn conv2d_fwd(s: &ConvSpec, x: &[f64], params: &[f64], batch: usize) -> Vec<
     out
 }
 
-/// Twin of the conv input gradient (`conv2d_fwd.wgsl` with `flip` = 1):
+/// Twin of the conv input gradient (`conv2d_fwd.wgsl` or `conv2d_fwd_subgroup.wgsl` with
+/// `flip` = 1):
 /// `dx[b, i] = Σ_o W[o, i] ⋆ dz[b, o]` for all `in_cstride` channels (zero for `i ≥ cin`),
 /// then `· [gate > 0]` where a gate is given.
 pub fn conv2d_bwd_input(
@@ -140,8 +141,8 @@ pub fn conv2d_bwd_input(
     dx
 }
 
-/// Twin of `conv2d_bwd_weight.wgsl` + `grad_reduce.wgsl`: the gradient of the layer's
-/// parameters, `[dW (cout·cin·9), db (cout)]`.
+/// Twin of `conv2d_bwd_weight.wgsl` (or `conv2d_bwd_weight_subgroup.wgsl`) + `grad_reduce.wgsl`:
+/// the gradient of the layer's parameters, `[dW (cout·cin·9), db (cout)]`.
 pub fn conv2d_bwd_params(s: &ConvSpec, x: &[f64], dz: &[f64], batch: usize) -> Vec<f64> {
     let (h, w) = (s.height, s.width);
     let plane = h * w;

@@ -12,8 +12,12 @@
 //!   layer *input*, fuse that ReLU's derivative as a gate `· [input > 0]` (pool, upsample and
 //!   the conv input gradient all offer it).
 //! - Reductions (weight and bias gradients) are fixed-order: per-split partials written by
-//!   `conv2d_bwd_weight`, summed in split order by `grad_reduce`. No float atomics anywhere, so
-//!   results are bit-identical run to run on one adapter.
+//!   `conv2d_bwd_weight` (or `conv2d_bwd_weight_subgroup`), summed in split order by
+//!   `grad_reduce`. No float atomics anywhere, so results are bit-identical run to run on one
+//!   adapter and layout.
+//! - The conv has two kernel layouts with the same bindings and results ([`ConvLayout`]): the
+//!   portable workgroup-memory tiling and the 8-lane subgroup-broadcast tiling, chosen per
+//!   adapter (`PTYCHO_CONV_LAYOUT` forces either).
 //!
 //! Every kernel has a CPU twin in [`cpu`] (f64).
 
@@ -271,6 +275,9 @@ fn groups(engine: &Engine, n: usize, wg: usize) -> Result<[u32; 3]> {
 /// Elementwise kernels use this many invocations per workgroup.
 const ELEM_WG: usize = 256;
 
+/// Workgroups a weight-gradient dispatch aims for (reduction splits × channel tiles).
+pub const WEIGHT_WORKGROUPS: usize = 128;
+
 fn pow2_at_least(v: usize) -> usize {
     v.max(1).next_power_of_two()
 }
@@ -391,6 +398,212 @@ impl WeightTiling {
     }
 }
 
+/// Which family of conv kernels a layer runs.
+///
+/// - [`ConvLayout::Tiled`]: `conv2d_fwd` / `conv2d_bwd_weight`, workgroup-memory tiles with
+///   4×4-pixel × 4-channel register blocks ([`ConvTiling`], [`WeightTiling`]); runs anywhere.
+/// - [`ConvLayout::Subgroup`]: `conv2d_fwd_subgroup` / `conv2d_bwd_weight_subgroup`, one
+///   8-lane subgroup per 8×8-pixel × 16-channel tile with the input halo spread by
+///   `subgroupBroadcast` ([`SubgroupTiling`]). Valid only where the device has
+///   `Features::SUBGROUP` and every subgroup is exactly 8 lanes (min = max = 8), the width its
+///   unrolled broadcasts are written for. It is lavapipe's fastest measured layout
+///   (performance-notes.md); whether it pays on a GPU is unmeasured, so
+///   [`ConvLayout::for_engine`] picks it automatically only on CPU adapters.
+///
+/// `PTYCHO_CONV_LAYOUT=tiled|subgroup|auto` (see [`ConvLayout::ENV`]) forces either; forcing
+/// `subgroup` where it is not valid is an error, never a silent fallback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConvLayout {
+    /// Workgroup-memory tiles, register blocks (any adapter).
+    Tiled,
+    /// One 8-lane subgroup per tile, halo by broadcast (subgroup size exactly 8).
+    Subgroup,
+}
+
+impl ConvLayout {
+    /// Environment variable that forces a layout: `tiled`, `subgroup` or `auto` (the default).
+    pub const ENV: &'static str = "PTYCHO_CONV_LAYOUT";
+
+    /// Lanes the subgroup kernels are written for.
+    pub const SUBGROUP_LANES: u32 = 8;
+
+    /// Name as accepted by [`ConvLayout::ENV`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConvLayout::Tiled => "tiled",
+            ConvLayout::Subgroup => "subgroup",
+        }
+    }
+
+    /// Whether `engine` can run [`ConvLayout::Subgroup`]: subgroup operations enabled and every
+    /// subgroup exactly [`Self::SUBGROUP_LANES`] wide.
+    pub fn subgroup_valid(engine: &Engine) -> bool {
+        let l = engine.limits();
+        engine.has_subgroups()
+            && l.subgroup_min_size == Self::SUBGROUP_LANES
+            && l.subgroup_max_size == Self::SUBGROUP_LANES
+    }
+
+    /// The layouts `engine` can run (tests and benches run each).
+    pub fn available(engine: &Engine) -> Vec<ConvLayout> {
+        let mut v = vec![ConvLayout::Tiled];
+        if Self::subgroup_valid(engine) {
+            v.push(ConvLayout::Subgroup);
+        }
+        v
+    }
+
+    /// The automatic choice: [`ConvLayout::Subgroup`] where valid on a CPU adapter (where it was
+    /// measured fastest), [`ConvLayout::Tiled`] otherwise.
+    pub fn auto(engine: &Engine) -> ConvLayout {
+        if engine.is_cpu() && Self::subgroup_valid(engine) {
+            ConvLayout::Subgroup
+        } else {
+            ConvLayout::Tiled
+        }
+    }
+
+    /// Resolves a requested layout (`None` or `"auto"`: [`ConvLayout::auto`]); fails for an
+    /// unknown name or a subgroup layout the adapter cannot run.
+    pub fn resolve(engine: &Engine, requested: Option<&str>) -> Result<ConvLayout> {
+        let layout = match requested.map(str::trim) {
+            None | Some("") | Some("auto") => return Ok(Self::auto(engine)),
+            Some("tiled") => ConvLayout::Tiled,
+            Some("subgroup") => ConvLayout::Subgroup,
+            Some(other) => {
+                return Err(GpuError::InvalidArgument(format!(
+                    "conv layout '{other}': expected tiled, subgroup or auto"
+                )));
+            }
+        };
+        layout.check(engine)?;
+        Ok(layout)
+    }
+
+    /// The layout for `engine`: [`ConvLayout::ENV`] if set, else [`ConvLayout::auto`].
+    pub fn for_engine(engine: &Engine) -> Result<ConvLayout> {
+        Self::resolve(engine, std::env::var(Self::ENV).ok().as_deref())
+    }
+
+    /// Fails if `engine` cannot run this layout.
+    pub fn check(self, engine: &Engine) -> Result<()> {
+        if self == ConvLayout::Subgroup && !Self::subgroup_valid(engine) {
+            let l = engine.limits();
+            return Err(GpuError::InvalidArgument(format!(
+                "conv layout 'subgroup' needs subgroup operations with exactly {} lanes; {} has \
+                 subgroups {}, sizes {}–{}",
+                Self::SUBGROUP_LANES,
+                engine.describe(),
+                if engine.has_subgroups() { "on" } else { "off" },
+                l.subgroup_min_size,
+                l.subgroup_max_size
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for ConvLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Tile shape of the subgroup conv kernels (override constants). The pixel tile (8×8) and the
+/// 16 output channels per workgroup are fixed by the kernels' unrolled code; what varies is the
+/// lane count they were checked against and, for the weight gradient, the input channels per
+/// workgroup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SubgroupTiling {
+    /// Lanes per workgroup = the subgroup size (always [`ConvLayout::SUBGROUP_LANES`]).
+    pub sg: u32,
+    /// Weight gradient: input channels per workgroup (1 … 7).
+    pub ci_t: u32,
+}
+
+impl SubgroupTiling {
+    /// Pixel tile side.
+    pub const TILE: u32 = 8;
+    /// Output channels per workgroup (two per lane).
+    pub const CO_T: u32 = 16;
+    /// Most input channels one weight-gradient workgroup accumulates (2·9·7 = 126 accumulators
+    /// per lane; more would spill).
+    pub const CI_MAX: u32 = 7;
+
+    /// Input-channel tiles the weight gradient is compiled for. Each is its own pipeline, and
+    /// on lavapipe the 7-channel one takes ≈ 7 s to compile on first use (cached on disk by
+    /// Mesa afterwards), so the set is small. A tile wider than the channels it gets costs no
+    /// arithmetic (empty slots are skipped), but a wide kernel running few channels is slower
+    /// (measured: 7-slot kernel on 1 channel ≈ 1.8× slower than the 1-slot one).
+    pub const CI_VARIANTS: [u32; 4] = [1, 2, 4, 7];
+
+    /// Picks the weight-gradient input-channel tile for `cin` input channels: the smallest of
+    /// [`Self::CI_VARIANTS`] that holds them all, else [`Self::CI_MAX`] (the fewest
+    /// workgroups; the last input-channel tile may be partly empty).
+    pub fn choose(cin: usize) -> SubgroupTiling {
+        let ci_t = Self::CI_VARIANTS
+            .into_iter()
+            .find(|&v| v as usize >= cin)
+            .unwrap_or(Self::CI_MAX);
+        SubgroupTiling {
+            sg: ConvLayout::SUBGROUP_LANES,
+            ci_t,
+        }
+    }
+
+    fn fwd_constants(&self) -> [(&'static str, f64); 1] {
+        [("SG", self.sg as f64)]
+    }
+
+    fn weight_constants(&self) -> [(&'static str, f64); 2] {
+        [("SG", self.sg as f64), ("CI_T", self.ci_t as f64)]
+    }
+}
+
+/// The tiling of one conv pass, whichever layout it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum PassTiling {
+    /// `conv2d_fwd` (forward or input gradient).
+    Tiled(ConvTiling),
+    /// `conv2d_bwd_weight`.
+    TiledWeight(WeightTiling),
+    /// `conv2d_fwd_subgroup` or `conv2d_bwd_weight_subgroup`.
+    Subgroup(SubgroupTiling),
+}
+
+impl PassTiling {
+    /// `(tile height, tile width, output channels, input channels)` per workgroup.
+    pub fn shape(&self) -> (u32, u32, u32, u32) {
+        match *self {
+            PassTiling::Tiled(t) => (t.th, t.tw, t.co_t, t.ci_t),
+            PassTiling::TiledWeight(t) => (t.th, t.tw, t.co_t, t.ci_t),
+            PassTiling::Subgroup(t) => (
+                SubgroupTiling::TILE,
+                SubgroupTiling::TILE,
+                SubgroupTiling::CO_T,
+                t.ci_t,
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for PassTiling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            PassTiling::Tiled(t) => write!(f, "tiled {}x{}x{} ci{}", t.th, t.tw, t.co_t, t.ci_t),
+            PassTiling::TiledWeight(t) => {
+                write!(
+                    f,
+                    "tiled {}x{}x{} ci{} pr{}",
+                    t.th, t.tw, t.co_t, t.ci_t, t.pr
+                )
+            }
+            PassTiling::Subgroup(t) => write!(f, "subgroup{} 8x8x16 ci{}", t.sg, t.ci_t),
+        }
+    }
+}
+
 /// Static description of one 3×3 'same' conv layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ConvSpec {
@@ -430,18 +643,25 @@ impl ConvSpec {
 pub struct Conv2d {
     /// Shape and parameter offsets.
     pub spec: ConvSpec,
+    layout: ConvLayout,
     fwd: Kernel,
-    fwd_tiling: ConvTiling,
+    fwd_tiling: PassTiling,
     bwd_in: Kernel,
-    bwd_in_tiling: ConvTiling,
+    bwd_in_tiling: PassTiling,
     bwd_w: Kernel,
-    bwd_w_tiling: WeightTiling,
+    bwd_w_tiling: PassTiling,
     reduce: Kernel,
 }
 
 impl Conv2d {
-    /// Builds the pipelines with tilings chosen for this adapter.
+    /// Builds the pipelines in the adapter's layout ([`ConvLayout::for_engine`]) with tilings
+    /// chosen for this adapter.
     pub fn new(engine: &Engine, spec: ConvSpec) -> Result<Conv2d> {
+        Self::with_layout(engine, spec, ConvLayout::for_engine(engine)?)
+    }
+
+    /// Builds the pipelines in `layout` (an error if the adapter cannot run it).
+    pub fn with_layout(engine: &Engine, spec: ConvSpec, layout: ConvLayout) -> Result<Conv2d> {
         if spec.cin == 0 || spec.cout == 0 || spec.height == 0 || spec.width == 0 {
             return Err(GpuError::InvalidArgument(format!(
                 "conv2d: empty shape {}→{} at {}×{}",
@@ -454,23 +674,60 @@ impl Conv2d {
                 spec.in_cstride, spec.cin
             )));
         }
-        let ft = ConvTiling::choose(engine, spec.cin, spec.cout, spec.height, spec.width);
-        let bt = ConvTiling::choose(engine, spec.cout, spec.in_cstride, spec.height, spec.width);
-        let wt = WeightTiling::choose(engine, spec.cin, spec.cout, spec.height, spec.width);
-        Ok(Conv2d {
-            spec,
-            fwd: engine.kernel("conv2d_fwd", &ft.constants())?,
-            fwd_tiling: ft,
-            bwd_in: engine.kernel("conv2d_fwd", &bt.constants())?,
-            bwd_in_tiling: bt,
-            bwd_w: engine.kernel("conv2d_bwd_weight", &wt.constants())?,
-            bwd_w_tiling: wt,
-            reduce: engine.kernel("grad_reduce", &[("WG", ELEM_WG as f64)])?,
-        })
+        layout.check(engine)?;
+        let reduce = engine.kernel("grad_reduce", &[("WG", ELEM_WG as f64)])?;
+        match layout {
+            ConvLayout::Tiled => {
+                let (h, w) = (spec.height, spec.width);
+                let ft = ConvTiling::choose(engine, spec.cin, spec.cout, h, w);
+                let bt = ConvTiling::choose(engine, spec.cout, spec.in_cstride, h, w);
+                let wt = WeightTiling::choose(engine, spec.cin, spec.cout, h, w);
+                Ok(Conv2d {
+                    spec,
+                    layout,
+                    fwd: engine.kernel("conv2d_fwd", &ft.constants())?,
+                    fwd_tiling: PassTiling::Tiled(ft),
+                    bwd_in: engine.kernel("conv2d_fwd", &bt.constants())?,
+                    bwd_in_tiling: PassTiling::Tiled(bt),
+                    bwd_w: engine.kernel("conv2d_bwd_weight", &wt.constants())?,
+                    bwd_w_tiling: PassTiling::TiledWeight(wt),
+                    reduce,
+                })
+            }
+            ConvLayout::Subgroup => {
+                // Forward and input gradient sum over all input channels in one workgroup.
+                let ft = SubgroupTiling {
+                    ci_t: spec.cin as u32,
+                    ..SubgroupTiling::choose(spec.cin)
+                };
+                let bt = SubgroupTiling {
+                    ci_t: spec.cout as u32,
+                    ..ft
+                };
+                let wt = SubgroupTiling::choose(spec.cin);
+                let fwd = engine.kernel("conv2d_fwd_subgroup", &ft.fwd_constants())?;
+                Ok(Conv2d {
+                    spec,
+                    layout,
+                    bwd_in: fwd.clone(),
+                    fwd,
+                    fwd_tiling: PassTiling::Subgroup(ft),
+                    bwd_in_tiling: PassTiling::Subgroup(bt),
+                    bwd_w: engine.kernel("conv2d_bwd_weight_subgroup", &wt.weight_constants())?,
+                    bwd_w_tiling: PassTiling::Subgroup(wt),
+                    reduce,
+                })
+            }
+        }
+    }
+
+    /// The kernel family in use.
+    pub fn layout(&self) -> ConvLayout {
+        self.layout
     }
 
     /// Tilings in use: (forward, input gradient, weight gradient).
-    pub fn tilings(&self) -> (ConvTiling, ConvTiling, WeightTiling) {
+    pub fn tilings(&self) -> (PassTiling, PassTiling, PassTiling) {
         (self.fwd_tiling, self.bwd_in_tiling, self.bwd_w_tiling)
     }
 
@@ -484,7 +741,7 @@ impl Conv2d {
         engine: &Engine,
         rec: &mut Recording,
         kernel: &Kernel,
-        t: ConvTiling,
+        t: PassTiling,
         mut p: ConvParams,
         x: &GpuBuffer<f32>,
         weights: &GpuBuffer<f32>,
@@ -496,20 +753,21 @@ impl Conv2d {
         p.width = s.width as u32;
         p.w_co = s.cout as u32;
         p.w_ci = s.cin as u32;
-        p.tiles_x = s.width.div_ceil(t.tw as usize) as u32;
-        p.tiles_y = s.height.div_ceil(t.th as usize) as u32;
-        p.co_tiles = (p.cout as usize).div_ceil(t.co_t as usize) as u32;
+        let (th, tw, co_t, _) = t.shape();
+        p.tiles_x = s.width.div_ceil(tw as usize) as u32;
+        p.tiles_y = s.height.div_ceil(th as usize) as u32;
+        p.co_tiles = (p.cout as usize).div_ceil(co_t as usize) as u32;
         let n = p.tiles_x as u64 * p.tiles_y as u64 * p.co_tiles as u64 * p.batch as u64;
         let grid = engine.grid(n)?;
+        // The subgroup kernel views gate and out as vec4s: pad their bindings to whole vec4s.
+        let (gate_b, out_b) = match t {
+            PassTiling::Subgroup(_) => (gate.binding().padded(16), out.binding().padded(16)),
+            _ => (gate.binding(), out.binding()),
+        };
         rec.dispatch(
             kernel,
             &p,
-            &[
-                x.binding(),
-                weights.binding(),
-                gate.binding(),
-                out.binding(),
-            ],
+            &[x.binding(), weights.binding(), gate_b, out_b],
             grid,
         );
         Ok(())
@@ -606,13 +864,15 @@ impl Conv2d {
         )
     }
 
-    /// Reduction splits and partial-buffer length the weight gradient uses for `batch` images.
+    /// Reduction splits and partial-buffer length the weight gradient uses for `batch` images:
+    /// `(splits, tiles per split, partial values)`. Splits are sized for about
+    /// [`WEIGHT_WORKGROUPS`] workgroups in all.
     pub fn weight_splits(&self, batch: usize) -> (usize, usize, usize) {
         let s = &self.spec;
-        let t = self.bwd_w_tiling;
-        let tiles = batch * s.width.div_ceil(t.tw as usize) * s.height.div_ceil(t.th as usize);
-        let wgs = s.cout.div_ceil(t.co_t as usize) * s.cin.div_ceil(t.ci_t as usize);
-        let want = 128usize.div_ceil(wgs).clamp(1, tiles.max(1));
+        let (th, tw, co_t, ci_t) = self.bwd_w_tiling.shape();
+        let tiles = batch * s.width.div_ceil(tw as usize) * s.height.div_ceil(th as usize);
+        let wgs = s.cout.div_ceil(co_t as usize) * s.cin.div_ceil(ci_t as usize);
+        let want = WEIGHT_WORKGROUPS.div_ceil(wgs).clamp(1, tiles.max(1));
         let per = tiles.div_ceil(want).max(1);
         let splits = tiles.div_ceil(per).max(1);
         (splits, per, splits * s.param_count())
@@ -634,7 +894,7 @@ impl Conv2d {
         batch: usize,
     ) -> Result<()> {
         let s = &self.spec;
-        let t = self.bwd_w_tiling;
+        let (th, tw, co_t, ci_t) = self.bwd_w_tiling.shape();
         check_len("conv2d input", x, batch * s.in_cstride * self.plane())?;
         check_len("conv2d output gradient", dz, batch * s.cout * self.plane())?;
         let (splits, per, plen) = self.weight_splits(batch);
@@ -648,19 +908,24 @@ impl Conv2d {
             width: s.width as u32,
             in_cstride: s.in_cstride as u32,
             dz_cstride: s.cout as u32,
-            tiles_x: s.width.div_ceil(t.tw as usize) as u32,
-            tiles_y: s.height.div_ceil(t.th as usize) as u32,
-            co_tiles: s.cout.div_ceil(t.co_t as usize) as u32,
-            ci_tiles: s.cin.div_ceil(t.ci_t as usize) as u32,
+            tiles_x: s.width.div_ceil(tw as usize) as u32,
+            tiles_y: s.height.div_ceil(th as usize) as u32,
+            co_tiles: s.cout.div_ceil(co_t as usize) as u32,
+            ci_tiles: s.cin.div_ceil(ci_t as usize) as u32,
             splits: splits as u32,
             tiles_per_split: per as u32,
             _pad: [0; 3],
         };
         let n = p.co_tiles as u64 * p.ci_tiles as u64 * splits as u64;
+        // The subgroup kernel views dz as vec4s: pad its binding to whole vec4s.
+        let dz_binding = match self.layout {
+            ConvLayout::Tiled => dz.binding(),
+            ConvLayout::Subgroup => dz.binding().padded(16),
+        };
         rec.dispatch(
             &self.bwd_w,
             &p,
-            &[x.binding(), dz.binding(), partials.binding()],
+            &[x.binding(), dz_binding, partials.binding()],
             engine.grid(n)?,
         );
         let len = s.param_count();
