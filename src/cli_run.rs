@@ -90,6 +90,10 @@ pub struct InferArgs {
     /// Also write amplitude.tiff and phase.tiff (single-channel float32).
     #[arg(long)]
     pub tiff: bool,
+    /// Weights from a training checkpoint instead of the final model: `last`, `best` (in the
+    /// run's checkpoints/) or a path; works while the run is still training.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub checkpoint: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs, reason = "flattened")]
     pub read: ReadFlags,
@@ -216,6 +220,12 @@ pub fn run_infer(a: &InferArgs, accel: Option<Accelerator>) -> anyhow::Result<()
             overwrite: a.overwrite,
             read: a.read.options(),
             tiff: a.tiff,
+            checkpoint: a.checkpoint.as_deref().map(|c| match c {
+                "last" | "best" | "interrupted" => {
+                    a.model.join("checkpoints").join(format!("{c}.npz"))
+                }
+                path => PathBuf::from(path),
+            }),
         },
     )?;
     println!(
@@ -305,6 +315,7 @@ pub fn run_demo(a: &DemoArgs, accel: Option<Accelerator>) -> anyhow::Result<()> 
             overwrite: true,
             read: ReadOptions::default(),
             tiff: false,
+            checkpoint: None,
         },
     )?;
     println!(

@@ -220,6 +220,25 @@ fn tiny_train_infer_evaluate_and_resume() {
         s(&data),
     ]));
     assert!(out.contains("SSIM"));
+    // The last checkpoint holds the final weights: inferring from it gives the same object.
+    let inf_ck = d.join("inf_ck");
+    ok(ptycho(&[
+        "infer",
+        "--model",
+        s(&full),
+        "--checkpoint",
+        "last",
+        "--test-data",
+        s(&data),
+        "--output-dir",
+        s(&inf_ck),
+        "--inference-batch-size",
+        "7",
+    ]));
+    assert_eq!(
+        read_object(&inf.join("reconstruction.npz")),
+        read_object(&inf_ck.join("reconstruction.npz"))
+    );
 
     // A model whose N disagrees with the data is refused with one line.
     let big = d.join("big.npz");

@@ -30,6 +30,8 @@ pub struct InferOptions {
     pub read: ReadOptions,
     /// Also write amplitude.tiff and phase.tiff (float32).
     pub tiff: bool,
+    /// Weights from this training checkpoint instead of the bundle's model.npz.
+    pub checkpoint: Option<PathBuf>,
 }
 
 /// What inference produced.
@@ -92,11 +94,16 @@ pub fn infer(
     let set = prepare(&opts.test_data, cfg, 0, &read)?;
     let mut t = Trainer::new(engine, cfg, &probe)?;
     t.fit_canvas(&set.groups);
-    t.net = Network::load(
-        engine,
-        &super::prepare::net_config(cfg),
-        &opts.model_dir.join("model.npz"),
-    )?;
+    match &opts.checkpoint {
+        Some(ck) => super::trainer::load_checkpoint_weights(ck, &mut t.net, engine)?,
+        None => {
+            t.net = Network::load(
+                engine,
+                &super::prepare::net_config(cfg),
+                &opts.model_dir.join("model.npz"),
+            )?
+        }
+    }
     run::prepare_dir(&opts.output_dir, "infer", opts.overwrite)?;
     // Each group's object patch sits at the group centre (for gridsize 1 the pattern's own
     // scan position).

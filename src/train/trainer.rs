@@ -683,7 +683,15 @@ pub fn write_bundle(
     resolved: &Resolved,
 ) -> Result<(), TrainError> {
     t.net.save(engine, &dir.join("model.npz"))?;
-    let n = resolved.config.data.n;
+    write_probe(dir, t)?;
+    crate::fsutil::write_bytes_atomic(&dir.join("config.toml"), resolved.to_toml().as_bytes())
+        .map_err(|e| io_err(&dir.join("config.toml"), e))
+}
+
+/// `bundle.npz`: the normalised probe and the intensity scale. Written when training starts
+/// (they do not change), so that `ptycho infer --checkpoint` works while a run is going on.
+fn write_probe(dir: &Path, t: &Trainer) -> Result<(), TrainError> {
+    let n = t.cfg.data.n;
     let path = dir.join("bundle.npz");
     crate::fsutil::write_atomic(&path, |w| -> std::io::Result<()> {
         use ndarray_npy::WriteNpyExt;
@@ -705,9 +713,17 @@ pub fn write_bundle(
         zip.finish().map_err(std::io::Error::other)?;
         Ok(())
     })
-    .map_err(|e| io_err(&path, e))?;
-    crate::fsutil::write_bytes_atomic(&dir.join("config.toml"), resolved.to_toml().as_bytes())
-        .map_err(|e| io_err(&dir.join("config.toml"), e))
+    .map_err(|e| io_err(&path, e))
+}
+
+/// Loads the weights of a training checkpoint (`checkpoints/last.npz`, `best.npz`, …) into
+/// `net` (inference from a checkpoint; the Adam state is not needed).
+pub fn load_checkpoint_weights(
+    path: &Path,
+    net: &mut Network,
+    engine: &Engine,
+) -> Result<(), TrainError> {
+    read_checkpoint(path, net, engine).map(|_| ())
 }
 
 /// Turns an out-of-memory or device-lost error during training into [`TrainError::GpuFault`],
@@ -816,6 +832,7 @@ pub fn train(
         run::prepare_dir(dir, "train", opts.overwrite)?;
     }
     std::fs::create_dir_all(dir.join("checkpoints")).map_err(|e| io_err(dir, e))?;
+    write_probe(dir, &trainer)?;
     let schedule = Schedule::new(&cfg.training, cfg.learning_rate());
     let mut prog = Progress0 {
         epochs_done: 0,
