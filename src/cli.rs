@@ -117,6 +117,9 @@ pub enum BenchKind {
     Conv(bench::nn::ConvArgs),
     /// The whole network: forward and training patterns/s, CPU twin, per-kernel breakdown.
     Network(bench::nn::NetworkArgs),
+    /// Reconstruction quality of a full simulate → train → infer → evaluate run at
+    /// PtychoPINN's scale (amplitude/phase SSIM, FRC), for a given training budget.
+    Quality(bench::quality::QualityArgs),
 }
 
 /// Opens the engine for `accel`, printing which adapter was chosen to stderr.
@@ -196,6 +199,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 BenchKind::Forward(a) => bench::forward::run(&engine, &b.opts, a)?,
                 BenchKind::Conv(a) => bench::nn::conv(&engine, &b.opts, a)?,
                 BenchKind::Network(a) => bench::nn::network(&engine, &b.opts, a)?,
+                BenchKind::Quality(a) => bench::quality::run(&engine, &b.opts, a, cli.accelerator)?,
             }
             Ok(())
         }

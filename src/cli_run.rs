@@ -115,14 +115,62 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DIR", default_value = "ptycho-demo")]
     pub output_dir: PathBuf,
     /// Training epochs.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = DEMO.epochs)]
     pub epochs: usize,
     /// Training patterns.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = DEMO.train_images)]
     pub n_images: usize,
+    /// Grid size (1, or 2: groups of 4 neighbouring patterns merged in the loss).
+    #[arg(long, default_value_t = DEMO.gridsize, value_parser = clap::value_parser!(u32).range(1..=2))]
+    pub gridsize: u32,
     /// Replace an existing directory that is not an earlier demo (an earlier demo is replaced).
     #[arg(long)]
     pub overwrite: bool,
+}
+
+/// One simulate → train → infer → evaluate run on lines objects: the demo, and
+/// `ptycho bench quality` with a larger budget.
+#[derive(Clone, Copy, Debug)]
+pub struct Pipeline {
+    /// Side of the train and test objects.
+    pub object_size: usize,
+    /// Random lines per object (PtychoPINN: 400 on 392 pixels).
+    pub n_lines: usize,
+    /// Training patterns (random scan).
+    pub train_images: usize,
+    /// Grid step of the test scan (full coverage by the stitched crops).
+    pub test_step: f64,
+    /// Grid size.
+    pub gridsize: u32,
+    /// Training epochs.
+    pub epochs: usize,
+    /// Training batch (groups).
+    pub batch_size: usize,
+}
+
+/// The demo's budget: about 6 minutes of training on 2 lavapipe cores.
+pub const DEMO: Pipeline = Pipeline {
+    object_size: 128,
+    // PtychoPINN's line density: 400 lines on a 392-pixel object ≈ 43 on 128 pixels.
+    n_lines: 43,
+    train_images: 512,
+    test_step: 4.0,
+    gridsize: 2,
+    epochs: 12,
+    batch_size: 16,
+};
+
+/// What [`run_pipeline`] measured.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PipelineReport {
+    /// Training summary.
+    pub train: crate::train::trainer::TrainSummary,
+    /// Inference summary.
+    pub infer: crate::train::infer::InferSummary,
+    /// Metrics of the test reconstruction.
+    pub metrics: crate::eval::Metrics,
+    /// Seconds spent simulating, training, inferring and evaluating.
+    pub seconds: [f64; 4],
 }
 
 fn engine_for(accel: Accelerator) -> anyhow::Result<Engine> {
@@ -248,8 +296,42 @@ pub fn run_demo(a: &DemoArgs, accel: Option<Accelerator>) -> anyhow::Result<()> 
     let again = crate::train::run::is_run_dir(dir);
     crate::train::run::prepare_dir(dir, "demo", a.overwrite || again)?;
     let engine = engine_for(accel.unwrap_or_default())?;
-    let t0 = std::time::Instant::now();
-    let sim = |out: &str, seed: u64, count: usize| -> anyhow::Result<()> {
+    let p = Pipeline {
+        epochs: a.epochs,
+        train_images: a.n_images,
+        gridsize: a.gridsize,
+        ..DEMO
+    };
+    let r = run_pipeline(&engine, &p, dir, accel, true)?;
+    let out = dir.join("out");
+    println!("{}", crate::eval::files::table(&r.metrics));
+    println!(
+        "pictures: {0}/amplitude.png {0}/phase.png {0}/frc.png; ground truth preview: {1}/test.png; total {2:.0} s",
+        out.display(),
+        dir.display(),
+        r.seconds.iter().sum::<f64>()
+    );
+    Ok(())
+}
+
+/// Simulates a train object (random scan) and a separate test object (grid scan), trains,
+/// infers the test object and evaluates it, all in `dir` (which must exist); `verbose` prints
+/// the steps as they go.
+pub fn run_pipeline(
+    engine: &Engine,
+    p: &Pipeline,
+    dir: &Path,
+    accel: Option<Accelerator>,
+    verbose: bool,
+) -> anyhow::Result<PipelineReport> {
+    let say = |s: String| {
+        if verbose {
+            println!("{s}");
+        }
+    };
+    let mut seconds = [0.0; 4];
+    let t = std::time::Instant::now();
+    let sim = |out: &str, seed: u64, scan: crate::simulate::ScanKind, count: usize| {
         let args = crate::simulate::cli::SimulateArgs {
             output: Some(dir.join(out)),
             output_train: None,
@@ -259,38 +341,49 @@ pub fn run_demo(a: &DemoArgs, accel: Option<Accelerator>) -> anyhow::Result<()> 
             cxi_pixel_size_m: None,
             n: 64,
             object: crate::simulate::cli::ObjectKind::Lines,
-            object_size: 128,
-            // PtychoPINN's line density: 400 lines on a 392-pixel object ≈ 43 on 128 pixels.
-            n_lines: 43,
+            object_size: p.object_size,
+            n_lines: p.n_lines,
             with_phase: true,
-            scan: crate::simulate::ScanKind::Random,
+            scan,
             n_images: count,
-            step: 4.0,
+            step: p.test_step,
             buffer: None,
             nphotons: 1e9,
             seed,
             no_noise: false,
             preview: true,
         };
-        crate::simulate::cli::run(&engine, &args)?;
-        Ok(())
+        crate::simulate::cli::run(engine, &args).map(|_| ())
     };
-    println!(
-        "[1/4] simulating lines objects (train: {} patterns, test: separate object)",
-        a.n_images
-    );
-    sim("train.npz", 1, a.n_images)?;
-    sim("test.npz", 2, 256)?;
-    println!("[2/4] training ({} epochs)", a.epochs);
+    say(format!(
+        "[1/4] simulating lines objects of {0}×{0} px (train: {1} patterns, random scan; test: a separate object, grid scan with step {2})",
+        p.object_size, p.train_images, p.test_step
+    ));
+    sim(
+        "train.npz",
+        1,
+        crate::simulate::ScanKind::Random,
+        p.train_images,
+    )?;
+    sim("test.npz", 2, crate::simulate::ScanKind::Grid, 0)?;
+    seconds[0] = t.elapsed().as_secs_f64();
+    say(format!(
+        "[2/4] training (gridsize {}, {} epochs)",
+        p.gridsize, p.epochs
+    ));
+    let t = std::time::Instant::now();
     let mut flags = ConfigFlags {
-        epochs: Some(a.epochs),
+        epochs: Some(p.epochs),
+        gridsize: Some(p.gridsize),
+        batch_size: Some(p.batch_size),
         ..Default::default()
     };
     flags.early_stop_patience = Some(0);
+    flags.exec.quiet = !verbose;
     let resolved = flags.resolve(accel)?;
     let run_dir = dir.join("run");
-    let s = train(
-        &engine,
+    let train_summary = train(
+        engine,
         &resolved,
         &TrainOptions {
             train_data: dir.join("train.npz"),
@@ -301,12 +394,16 @@ pub fn run_demo(a: &DemoArgs, accel: Option<Accelerator>) -> anyhow::Result<()> 
             read: ReadOptions::default(),
         },
     )?;
-    report_train(&run_dir, &s);
-    println!("[3/4] inferring the test object");
+    if verbose {
+        report_train(&run_dir, &train_summary);
+    }
+    seconds[1] = t.elapsed().as_secs_f64();
+    say("[3/4] inferring the test object".into());
+    let t = std::time::Instant::now();
     let out = dir.join("out");
     let resolved = infer_resolved(&run_dir, None, None, &ExecFlags::default(), accel)?;
-    let i = infer(
-        &engine,
+    let infer_summary = infer(
+        engine,
         &resolved,
         &InferOptions {
             model_dir: run_dir.clone(),
@@ -318,23 +415,24 @@ pub fn run_demo(a: &DemoArgs, accel: Option<Accelerator>) -> anyhow::Result<()> 
             checkpoint: None,
         },
     )?;
-    println!(
+    say(format!(
         "inferred {} patterns at {:.1} patterns/s",
-        i.patterns, i.patterns_per_second
-    );
-    println!("[4/4] evaluating against the ground truth");
-    let m = crate::eval::files::evaluate_files(&crate::eval::files::EvalFiles {
+        infer_summary.patterns, infer_summary.patterns_per_second
+    ));
+    seconds[2] = t.elapsed().as_secs_f64();
+    say("[4/4] evaluating against the ground truth".into());
+    let t = std::time::Instant::now();
+    let metrics = crate::eval::files::evaluate_files(&crate::eval::files::EvalFiles {
         reconstruction: out.join("reconstruction.npz"),
         ground_truth: dir.join("test.npz"),
         output: out.join("metrics.json"),
         trim: 4,
     })?;
-    println!("{}", crate::eval::files::table(&m));
-    println!(
-        "pictures: {0}/amplitude.png {0}/phase.png {0}/frc.png; ground truth preview: {1}/test.png; total {2:.0} s",
-        out.display(),
-        dir.display(),
-        t0.elapsed().as_secs_f64()
-    );
-    Ok(())
+    seconds[3] = t.elapsed().as_secs_f64();
+    Ok(PipelineReport {
+        train: train_summary,
+        infer: infer_summary,
+        metrics,
+        seconds,
+    })
 }

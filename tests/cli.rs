@@ -172,6 +172,54 @@ fn bench_train_reports_rates_and_split() {
 }
 
 #[test]
+fn bench_quality_runs_the_pipeline_and_reports_metrics() {
+    let Some(_) = common::gpu_or_skip() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("ptycho-quality-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = ptycho(&[
+        "bench",
+        "quality",
+        "--epochs",
+        "1",
+        "--n-images",
+        "24",
+        "--object-size",
+        "96",
+        "--test-step",
+        "16",
+        "--output-dir",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in ["amplitude_ssim", "phase_ssim"] {
+        let x = v[k].as_f64().unwrap();
+        assert!((-1.0..=1.0).contains(&x), "{k} = {x}");
+    }
+    assert_eq!(v["epochs"], 1);
+    assert!(v["target_reached"].is_boolean());
+    // A 3×3 test grid (positions 32, 48, 64) on a 96-pixel object, one group each.
+    assert_eq!(v["report"]["infer"]["patterns"], 9 * 4);
+    for f in [
+        "train.npz",
+        "test.npz",
+        "run/model.npz",
+        "out/reconstruction.npz",
+        "out/metrics.json",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn bench_conv_and_network_measure_every_layout() {
     let Some(engine) = common::gpu_or_skip() else {
         return;

@@ -8,6 +8,7 @@
 pub mod fft;
 pub mod forward;
 pub mod nn;
+pub mod quality;
 pub mod train;
 
 use std::time::Instant;
