@@ -82,6 +82,26 @@ fn aliases_legacy_layout_and_f64_inputs() {
     assert_eq!(d.diff[2 * 64 + 3 * 8 + 5], 235.0);
     assert_eq!(d.probe[0], Complex32::new(1.0, 2.0));
     assert_eq!(d.ycoords, vec![4.0, 5.0, 6.0]);
+
+    // The same legacy layout in float32 (read without a wider copy) gives the same patterns.
+    let q = tmp("legacy32.npz");
+    write_raw(&q, |w| {
+        w.add_array("xcoords", &Array1::from(vec![1.0f64, 2.0, 3.0]))
+            .unwrap();
+        w.add_array("ycoords", &Array1::from(vec![4.0f32, 5.0, 6.0]))
+            .unwrap();
+        w.add_array(
+            "diff3d",
+            &Array3::from_shape_fn((n, n, m), |(i, j, k)| (100 * k + 10 * i + j) as f32),
+        )
+        .unwrap();
+        w.add_array(
+            "probeGuess",
+            &Array2::from_elem((n, n), Complex64::new(1.0, 2.0)),
+        )
+        .unwrap();
+    });
+    assert_eq!(read_dataset(&q).unwrap().diff, d.diff);
 }
 
 #[test]

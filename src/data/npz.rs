@@ -473,6 +473,67 @@ fn positions(r: &mut Reader) -> Result<(ArrayD<f64>, ArrayD<f64>), DataError> {
     Ok((xs, ys))
 }
 
+/// The diffraction amplitudes (M, N, N) as f32 (legacy (N, N, M) transposed), checked finite
+/// and ≥ 0; integer arrays are counts and become sqrt(counts). float32 files (the usual case)
+/// are read without a wider intermediate copy: the patterns are the largest array of a
+/// dataset, and reading them must not need several times their size in memory.
+fn read_diffraction(
+    r: &mut Reader,
+    path: &Path,
+    key: &str,
+    m: usize,
+) -> Result<(Vec<f32>, usize), DataError> {
+    let legacy = |s: &[usize]| s.len() == 3 && s[0] != m && s[2] == m && s[0] == s[1];
+    let e = r.entry(key)?;
+    if e.descr.trim_start_matches(['<', '>', '|', '=']) == "f4" {
+        let mut a = r.array::<f32>(&e)?;
+        if legacy(a.shape()) {
+            a = a
+                .permuted_axes(IxDyn(&[2, 0, 1]))
+                .as_standard_layout()
+                .to_owned();
+        }
+        let n = crate::data::check_pattern_shape(path, key, m, a.shape())?;
+        if let Some((i, v)) = a.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(r.key_err(key, format!("non-finite value {v} at flat index {i}")));
+        }
+        if let Some(v) = a.iter().find(|v| **v < 0.0) {
+            return Err(r.key_err(
+                key,
+                format!("negative amplitude {v}: diffraction data must be amplitudes ≥ 0"),
+            ));
+        }
+        let a = a.as_standard_layout().into_owned();
+        return Ok((a.into_raw_vec_and_offset().0, n));
+    }
+    let (mut diff, counts) = r.real_kind(key)?;
+    if legacy(diff.shape()) {
+        diff = diff
+            .permuted_axes(IxDyn(&[2, 0, 1]))
+            .as_standard_layout()
+            .to_owned();
+    }
+    let n = crate::data::check_pattern_shape(path, key, m, diff.shape())?;
+    let diff: Vec<f32> = if counts {
+        let descr = r.entry(key)?.descr;
+        crate::data::note(&format!(
+            "{}: '{key}' holds integer counts ({descr}); amplitudes = sqrt(counts)",
+            r.path
+        ));
+        crate::data::counts_to_amplitudes(path, key, diff.iter().copied())?
+    } else {
+        r.check_finite_real(key, &diff)?;
+        if let Some(v) = diff.iter().find(|v| **v < 0.0) {
+            return Err(r.key_err(
+                key,
+                format!("negative amplitude {v}: diffraction data must be amplitudes ≥ 0"),
+            ));
+        }
+        diff.iter().map(|&v| v as f32).collect()
+    };
+    Ok((diff, n))
+}
+
 /// Reads and validates a PtychoPINN NPZ; the probe comes from `src`. Integer `diff3d` arrays
 /// are detector counts and become amplitudes sqrt(counts) (with a note on stderr). With
 /// `skip_patches` the ground-truth patches are not read.
@@ -491,33 +552,7 @@ pub fn read_dataset_with(
     } else {
         return Err(r.missing("diff3d"));
     };
-    let (mut diff, counts) = r.real_kind(diff_key)?;
-    let s = diff.shape().to_vec();
-    if s.len() == 3 && s[0] != m && s[2] == m && s[0] == s[1] {
-        // Legacy (N, N, M) layout.
-        diff = diff
-            .permuted_axes(IxDyn(&[2, 0, 1]))
-            .as_standard_layout()
-            .to_owned();
-    }
-    let n = crate::data::check_pattern_shape(path, diff_key, m, diff.shape())?;
-    let diff: Vec<f32> = if counts {
-        let descr = r.entry(diff_key)?.descr;
-        crate::data::note(&format!(
-            "{}: '{diff_key}' holds integer counts ({descr}); amplitudes = sqrt(counts)",
-            r.path
-        ));
-        crate::data::counts_to_amplitudes(path, diff_key, diff.iter().copied())?
-    } else {
-        r.check_finite_real(diff_key, &diff)?;
-        if let Some(v) = diff.iter().find(|v| **v < 0.0) {
-            return Err(r.key_err(
-                diff_key,
-                format!("negative amplitude {v}: diffraction data must be amplitudes ≥ 0"),
-            ));
-        }
-        diff.iter().map(|&v| v as f32).collect()
-    };
+    let (diff, n) = read_diffraction(&mut r, path, diff_key, m)?;
     let probe = match src.given(path, n)? {
         Some(p) => p,
         None if !r.has("probeGuess") && src.fallback().is_some() => {
