@@ -503,7 +503,12 @@ fn read_diffraction(
                 format!("negative amplitude {v}: diffraction data must be amplitudes ≥ 0"),
             ));
         }
-        let a = a.as_standard_layout().into_owned();
+        // Standard layout already (read or transposed above): take the buffer without a copy.
+        let a = if a.is_standard_layout() {
+            a
+        } else {
+            a.as_standard_layout().into_owned()
+        };
         return Ok((a.into_raw_vec_and_offset().0, n));
     }
     let (mut diff, counts) = r.real_kind(key)?;
