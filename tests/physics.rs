@@ -376,6 +376,14 @@ fn adjoint_identities_cpu_f64() {
     let (ax, w) = cpu::merge_patches(&x, &off, &g);
     let aty = cpu::merge_patches_adjoint(&y, &w, &off, &g);
     assert_adjoint("merge", dot(&ax, &y), dot(&x, &aty), 1e-12);
+    // Patch extraction at scan positions (fractional, one partly outside the object).
+    let (h, wd, n) = (30, 26, 8);
+    let pos = [[3.2, 4.9], [20.0, 11.5], [25.7, 28.1], [-1.5, 12.25]];
+    let x = cx(h * wd);
+    let y = cx(pos.len() * n * n);
+    let ax = cpu::extract_patches(&x, h, wd, &pos, n);
+    let aty = cpu::extract_patches_adjoint(&y, h, wd, &pos, n);
+    assert_adjoint("extract", dot(&ax, &y), dot(&x, &aty), 1e-12);
 }
 
 #[test]
@@ -415,6 +423,32 @@ fn adjoint_identities_gpu() {
         dot(&c64(&x), &c64(&aty)),
         tol,
     );
+
+    // The GPU extraction kernel is the linear operator whose adjoint is the f64 scatter.
+    let (h, wd, n) = (34, 30, 16);
+    let pos = [
+        [3.2, 4.9],
+        [20.0, 11.5],
+        [25.7, 28.1],
+        [-1.5, 12.25],
+        [15.0, 15.0],
+    ];
+    let x = rng.complex(h * wd);
+    let y = rng.complex(pos.len() * n * n);
+    let op = ptycho::physics::ExtractPatches::new(&engine).unwrap();
+    let gx = engine.upload("obj", &x).unwrap();
+    let pos32: Vec<[f32; 2]> = pos.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
+    let gpos = engine.upload("pos", &pos32).unwrap();
+    let gout = engine
+        .alloc::<Complex32>("patches", pos.len() * n * n)
+        .unwrap();
+    let mut rec = engine.recording("extract");
+    op.record(&engine, &mut rec, &gx, (h, wd), &gpos, &gout, n)
+        .unwrap();
+    let id = rec.read(&gout);
+    let ax = c64(&engine.submit(rec).unwrap().get::<Complex32>(id));
+    let aty = cpu::extract_patches_adjoint(&c64(&y), h, wd, &pos, n);
+    assert_adjoint("gpu extract", dot(&ax, &c64(&y)), dot(&c64(&x), &aty), tol);
 
     // Probe multiply (cmul) and conjugate multiply; far field forward and adjoint FFT plans.
     use ptycho::fft::{Direction, FftOptions, FftPlan, Norm};

@@ -133,6 +133,38 @@ pub fn extract_patches(
     out
 }
 
+/// Adjoint of [`extract_patches`] (the transposed bilinear scatter of patch values back onto
+/// the object), in f64: used to check the extraction as a linear operator,
+/// ⟨E x, y⟩ = ⟨x, Eᴴ y⟩.
+pub fn extract_patches_adjoint(
+    patches: &[Complex64],
+    h: usize,
+    w: usize,
+    pos: &[[f64; 2]],
+    n: usize,
+) -> Vec<Complex64> {
+    let half = (n / 2) as f64;
+    let mut obj = vec![Complex64::new(0.0, 0.0); h * w];
+    for (m, p) in pos.iter().enumerate() {
+        for i in 0..n {
+            for j in 0..n {
+                let (y, x) = (p[1] - half + i as f64, p[0] - half + j as f64);
+                let (y0, x0) = (y.floor(), x.floor());
+                let (fy, fx) = (y - y0, x - x0);
+                let g = patches[(m * n + i) * n + j];
+                for (r, wy) in [(y0, 1.0 - fy), (y0 + 1.0, fy)] {
+                    for (c, wx) in [(x0, 1.0 - fx), (x0 + 1.0, fx)] {
+                        if r >= 0.0 && c >= 0.0 && r < h as f64 && c < w as f64 {
+                            obj[r as usize * w + c as usize] += g * (wy * wx);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    obj
+}
+
 /// `(floor, frac)` of an f32 shift, as `split_shift` in shared/bilinear.wgsl computes it (the
 /// split happens in f32, the interpolation then runs in f64).
 fn split(s: f32) -> (i64, f64) {
