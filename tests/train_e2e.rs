@@ -7,10 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn ptycho(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ptycho"))
-        .args(args)
-        .output()
-        .expect("run ptycho")
+    ptycho_env(args, &[])
 }
 
 fn ok(out: Output) -> String {
