@@ -148,7 +148,7 @@ pub struct Pipeline {
     pub batch_size: usize,
 }
 
-/// The demo's budget: about 6 minutes of training on 2 lavapipe cores.
+/// The demo's budget: about 4 minutes of training on 2 lavapipe cores.
 pub const DEMO: Pipeline = Pipeline {
     object_size: 128,
     // PtychoPINN's line density: 400 lines on a 392-pixel object ≈ 43 on 128 pixels.
@@ -156,7 +156,7 @@ pub const DEMO: Pipeline = Pipeline {
     train_images: 512,
     test_step: 4.0,
     gridsize: 2,
-    epochs: 12,
+    epochs: 24,
     batch_size: 16,
 };
 
