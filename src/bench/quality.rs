@@ -37,6 +37,9 @@ pub struct QualityArgs {
     /// Training batch (groups).
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
+    /// Probe defocus in radians at the radius N/4 (see `simulate --probe-defocus`).
+    #[arg(long, default_value_t = crate::cli_run::DEMO.probe_defocus, value_name = "RADIANS")]
+    pub probe_defocus: f64,
     /// Where the data, run and reconstruction go (replaced if it holds an earlier run of this
     /// benchmark).
     #[arg(long, value_name = "DIR", default_value = "ptycho-quality")]
@@ -60,6 +63,7 @@ pub fn run(
         train_images: a.n_images,
         test_step: a.test_step,
         gridsize: a.gridsize,
+        probe_defocus: a.probe_defocus,
         epochs: a.epochs,
         batch_size: a.batch_size,
     };

@@ -69,6 +69,11 @@ pub struct SimulateArgs {
     /// Margin kept free at the object's border [default: N/2].
     #[arg(long)]
     pub buffer: Option<f64>,
+    /// Defocus the probe: a quadratic phase of this many radians at the radius N/4 (0: the
+    /// probe as it is; PtychoPINN's default probe is real, which leaves single patterns a twin
+    /// ambiguity).
+    #[arg(long, default_value_t = 0.0, value_name = "RADIANS")]
+    pub probe_defocus: f64,
     /// Photons per pattern (mean).
     #[arg(long, default_value_t = 1e9)]
     pub nphotons: f64,
@@ -149,6 +154,14 @@ pub fn run(engine: &Engine, a: &SimulateArgs) -> anyhow::Result<Vec<PathBuf>> {
             )
         }
     };
+    if !a.probe_defocus.is_finite() {
+        return Err(bad(format!(
+            "--probe-defocus {}: must be a finite number of radians",
+            a.probe_defocus
+        )));
+    }
+    let mut probe = probe;
+    objects::defocus_probe(&mut probe, n, a.probe_defocus);
     let (xs, ys) = match positions {
         Some(p) => p,
         None => {

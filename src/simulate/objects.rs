@@ -189,6 +189,26 @@ pub fn default_probe(n: usize) -> Vec<Complex32> {
         .collect()
 }
 
+/// Adds a defocus to a probe: a quadratic phase `radians · (r / (N/4))²` about the frame
+/// centre ((N − 1)/2, (N − 1)/2), i.e. `radians` at the radius N/4 of the probe mask.
+///
+/// A real, centrosymmetric probe such as [`default_probe`] has an exact twin ambiguity: P·O and
+/// P·conj(O(−r)) have the same far-field amplitude, so a single pattern cannot tell an object
+/// from its point-reflected conjugate. Real beamline probes are not of that kind (they are
+/// defocused, with phase curvature); a defocus removes the ambiguity.
+pub fn defocus_probe(probe: &mut [Complex32], n: usize, radians: f64) {
+    if radians == 0.0 {
+        return;
+    }
+    let c = (n as f64 - 1.0) / 2.0;
+    let r0 = n as f64 / 4.0;
+    for (i, p) in probe.iter_mut().enumerate() {
+        let (y, x) = ((i / n) as f64 - c, (i % n) as f64 - c);
+        let ph = radians * (x * x + y * y) / (r0 * r0);
+        *p *= Complex32::from_polar(1.0, ph as f32);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +247,56 @@ mod tests {
         let max = o.iter().map(|z| z.norm()).fold(0.0f32, f32::max);
         assert!((max - 1.0).abs() < 1e-5);
         assert!(o.iter().any(|z| z.arg().abs() > 0.1), "phase requested");
+    }
+
+    /// The twin ambiguity the defocus exists for: with the real, centrosymmetric default probe
+    /// the point-reflected conjugate object gives the same far-field amplitude (to round-off);
+    /// with a defocused probe it does not. The defocus leaves |P| unchanged.
+    #[test]
+    fn defocus_breaks_the_twin_ambiguity() {
+        use num_complex::Complex64;
+        let n = 32;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let obj: Vec<Complex64> = lines(n, 6, true, &mut rng)
+            .iter()
+            .map(|z| Complex64::new(z.re as f64, z.im as f64))
+            .collect();
+        // conj(O(−r)) about the frame centre (n − 1)/2: index i → n − 1 − i in both axes.
+        let twin: Vec<Complex64> = (0..n * n)
+            .map(|i| obj[(n - 1 - i / n) * n + (n - 1 - i % n)].conj())
+            .collect();
+        let amp_gap = |probe: &[Complex32]| {
+            let p: Vec<Complex64> = probe
+                .iter()
+                .map(|z| Complex64::new(z.re as f64, z.im as f64))
+                .collect();
+            let a = crate::physics::cpu::far_field(&obj, &p, n);
+            let b = crate::physics::cpu::far_field(&twin, &p, n);
+            let d: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x.norm() - y.norm()).powi(2))
+                .sum();
+            let e: f64 = a.iter().map(|x| x.norm_sqr()).sum();
+            (d / e).sqrt()
+        };
+        let flat = default_probe(n);
+        assert!(amp_gap(&flat) < 1e-6, "real probe: {}", amp_gap(&flat));
+        let mut focused = flat.clone();
+        defocus_probe(&mut focused, n, 4.0);
+        for (a, b) in flat.iter().zip(&focused) {
+            assert!((a.norm() - b.norm()).abs() < 1e-6);
+        }
+        // At the mask radius N/4 the phase is the requested 4 rad (pixel (c, c + 8) is 8.5 px out).
+        let c = n / 2;
+        let want = 4.0 * (8.5f64 / 8.0).powi(2) + 0.5f64.powi(2) * 4.0 / 64.0;
+        let got = focused[c * n + c + 8].arg() as f64;
+        let wrap = |x: f64| (x + std::f64::consts::PI).rem_euclid(2.0 * std::f64::consts::PI);
+        assert!((wrap(got) - wrap(want)).abs() < 1e-5, "{got} vs {want}");
+        assert!(
+            amp_gap(&focused) > 0.05,
+            "defocused probe: {}",
+            amp_gap(&focused)
+        );
     }
 }
