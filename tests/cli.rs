@@ -189,6 +189,8 @@ fn bench_quality_runs_the_pipeline_and_reports_metrics() {
         "96",
         "--test-step",
         "16",
+        "--mae-weight",
+        "0.5",
         "--output-dir",
         dir.to_str().unwrap(),
         "--json",
@@ -207,6 +209,30 @@ fn bench_quality_runs_the_pipeline_and_reports_metrics() {
     assert!(v["target_reached"].is_boolean());
     // A 3×3 test grid (positions 32, 48, 64) on a 96-pixel object, one group each.
     assert_eq!(v["report"]["infer"]["patterns"], 9 * 4);
+    // The loss weights reach the training config; the probe carries the default 10-rad defocus
+    // (F-15): its phase at the centre pixel is ≈ 10·(0.5² + 0.5²)/16² rad, at 8 px out larger.
+    let cfg: toml::Table = std::fs::read_to_string(dir.join("run/config.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(cfg["training"]["mae_weight"].as_float(), Some(0.5), "{cfg}");
+    assert_eq!(cfg["training"]["nll_weight"].as_float(), Some(1.0), "{cfg}");
+    let mut npz =
+        ndarray_npy::NpzReader::new(std::fs::File::open(dir.join("train.npz")).unwrap()).unwrap();
+    let probe = npz
+        .by_name::<ndarray::OwnedRepr<num_complex::Complex32>, ndarray::Ix2>("probeGuess")
+        .unwrap();
+    let phase = |y: usize, x: usize| probe[[y, x]].arg() as f64;
+    let meta = ptycho::data::npz::read_dataset(&dir.join("train.npz"))
+        .unwrap()
+        .metadata;
+    assert_eq!(meta["probe_defocus_rad"], 10.0, "{meta}");
+    assert!(
+        (phase(32, 32) - 10.0 * 0.5 / 256.0).abs() < 1e-4,
+        "{}",
+        phase(32, 32)
+    );
+    assert!((phase(32, 36) - 10.0 * (4.5f64.powi(2) + 0.25) / 256.0).abs() < 1e-4);
     for f in [
         "train.npz",
         "test.npz",

@@ -639,7 +639,7 @@ fn sigint_checkpoints_and_resumes_to_the_same_weights() {
     ok(ptycho(&train_args(&data, &full, "4")));
     let want = read_params(&full.join("model.npz"));
     let run = d.join("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ptycho"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ptycho"))
         .args(train_args(&data, &run, "4"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

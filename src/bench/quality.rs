@@ -32,14 +32,14 @@ pub struct QualityArgs {
     #[arg(long, default_value_t = 392)]
     pub object_size: usize,
     /// Grid step of the test scan in pixels.
-    #[arg(long, default_value_t = 8.0)]
+    #[arg(long, default_value_t = crate::cli_run::DEMO.test_step)]
     pub test_step: f64,
     /// Training batch (groups).
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
-    /// Probe defocus in radians at the radius N/4 (see `simulate --probe-defocus`).
-    #[arg(long, default_value_t = crate::cli_run::DEMO.probe_defocus, value_name = "RADIANS")]
-    pub probe_defocus: f64,
+    #[command(flatten)]
+    #[allow(missing_docs, reason = "flattened")]
+    pub physics: crate::cli_run::PipelineFlags,
     /// Where the data, run and reconstruction go (replaced if it holds an earlier run of this
     /// benchmark).
     #[arg(long, value_name = "DIR", default_value = "ptycho-quality")]
@@ -56,17 +56,17 @@ pub fn run(
     let dir = &a.output_dir;
     let again = crate::train::run::is_run_dir(dir);
     crate::train::run::prepare_dir(dir, "bench-quality", again)?;
-    let p = Pipeline {
+    let p = a.physics.apply(Pipeline {
         object_size: a.object_size,
         // PtychoPINN's density: 400 lines on 392 pixels.
         n_lines: (400.0 * a.object_size as f64 / 392.0).round() as usize,
         train_images: a.n_images,
         test_step: a.test_step,
         gridsize: a.gridsize,
-        probe_defocus: a.probe_defocus,
         epochs: a.epochs,
         batch_size: a.batch_size,
-    };
+        ..crate::cli_run::DEMO
+    });
     let r = run_pipeline(engine, &p, dir, accel, !opts.json)?;
     let reached = r.metrics.amplitude.ssim >= TARGET_AMPLITUDE_SSIM
         && r.metrics.phase.ssim >= TARGET_PHASE_SSIM;

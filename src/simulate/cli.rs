@@ -188,7 +188,8 @@ pub fn run(engine: &Engine, a: &SimulateArgs) -> anyhow::Result<Vec<PathBuf>> {
         seed: a.seed,
         object_kind: kind,
     };
-    let d = simulate(engine, obj, (h, w), probe, n, xs, ys, &params)?;
+    let mut d = simulate(engine, obj, (h, w), probe, n, xs, ys, &params)?;
+    d.metadata["probe_defocus_rad"] = serde_json::json!(a.probe_defocus);
     let mut outputs = Vec::new();
     let mut write = |path: &Path, d: &npz::Dataset| -> anyhow::Result<()> {
         write_dataset(path, d)?;

@@ -8,34 +8,34 @@ use ptycho::gpu::{Accelerator, Engine, EngineOptions};
 
 /// Elementwise closeness: |got − want| ≤ abs + rel·|want| (burn's semantics).
 #[derive(Clone, Copy, Debug)]
-pub struct Tolerance {
+pub(crate) struct Tolerance {
     /// Relative part.
-    pub rel: f64,
+    pub(crate) rel: f64,
     /// Absolute part.
-    pub abs: f64,
+    pub(crate) abs: f64,
 }
 
 impl Tolerance {
     /// For results that must be bit-identical.
-    pub const EXACT: Tolerance = Tolerance { rel: 0.0, abs: 0.0 };
+    pub(crate) const EXACT: Tolerance = Tolerance { rel: 0.0, abs: 0.0 };
     /// One or two f32 roundings of an f64 reference.
-    pub const F32_ROUNDING: Tolerance = Tolerance {
+    pub(crate) const F32_ROUNDING: Tolerance = Tolerance {
         rel: 2.0 * f32::EPSILON as f64,
         abs: 1e-30,
     };
     /// Sums of many f32 terms.
-    pub const F32_SUM: Tolerance = Tolerance {
+    pub(crate) const F32_SUM: Tolerance = Tolerance {
         rel: 1e-5,
         abs: 1e-6,
     };
 
     /// Whether `got` is within tolerance of `want`.
-    pub fn close(&self, got: f64, want: f64) -> bool {
+    pub(crate) fn close(&self, got: f64, want: f64) -> bool {
         (got - want).abs() <= self.abs + self.rel * want.abs()
     }
 
     /// Panics naming the first index out of tolerance.
-    pub fn assert_all(&self, what: &str, got: &[f64], want: &[f64]) {
+    pub(crate) fn assert_all(&self, what: &str, got: &[f64], want: &[f64]) {
         assert_eq!(got.len(), want.len(), "{what}: lengths differ");
         for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
             assert!(
@@ -49,12 +49,12 @@ impl Tolerance {
 }
 
 /// Flattens complex values into (re, im, re, im, …) f64.
-pub fn flat(c: &[Complex32]) -> Vec<f64> {
+pub(crate) fn flat(c: &[Complex32]) -> Vec<f64> {
     c.iter().flat_map(|z| [z.re as f64, z.im as f64]).collect()
 }
 
 /// Relative L2 error ‖got − want‖ / ‖want‖ and max relative error max|got − want| / max|want|.
-pub fn rel_errors(got: &[f64], want: &[f64]) -> (f64, f64) {
+pub(crate) fn rel_errors(got: &[f64], want: &[f64]) -> (f64, f64) {
     assert_eq!(got.len(), want.len());
     let mut num = 0.0;
     let mut den = 0.0;
@@ -77,15 +77,15 @@ pub fn rel_errors(got: &[f64], want: &[f64]) -> (f64, f64) {
 
 /// SplitMix64: small, seeded, reproducible.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
     /// Seeded generator.
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Rng(seed)
     }
     /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -93,27 +93,27 @@ impl Rng {
         z ^ (z >> 31)
     }
     /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f64 {
+    pub(crate) fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
     /// Uniform in [-1, 1) as f32.
-    pub fn sym(&mut self) -> f32 {
+    pub(crate) fn sym(&mut self) -> f32 {
         (2.0 * self.uniform() - 1.0) as f32
     }
     /// `n` complex values with parts uniform in [-1, 1).
-    pub fn complex(&mut self, n: usize) -> Vec<Complex32> {
+    pub(crate) fn complex(&mut self, n: usize) -> Vec<Complex32> {
         (0..n)
             .map(|_| Complex32::new(self.sym(), self.sym()))
             .collect()
     }
     /// `n` reals uniform in [-1, 1).
-    pub fn reals(&mut self, n: usize) -> Vec<f32> {
+    pub(crate) fn reals(&mut self, n: usize) -> Vec<f32> {
         (0..n).map(|_| self.sym()).collect()
     }
 }
 
 /// The accelerator tests run on (`PTYCHO_TEST_ACCELERATOR`, default auto).
-pub fn test_accelerator() -> Accelerator {
+pub(crate) fn test_accelerator() -> Accelerator {
     std::env::var("PTYCHO_TEST_ACCELERATOR")
         .ok()
         .map(|s| s.parse().expect("PTYCHO_TEST_ACCELERATOR"))
@@ -123,7 +123,7 @@ pub fn test_accelerator() -> Accelerator {
 /// A shared engine, or `None` (with a message) when no adapter exists. With
 /// `PTYCHO_REQUIRE_GPU=1` (CI) a missing adapter fails the test instead; `PTYCHO_GPU_TESTS=no`
 /// skips GPU tests deliberately.
-pub fn gpu_or_skip() -> Option<Arc<Engine>> {
+pub(crate) fn gpu_or_skip() -> Option<Arc<Engine>> {
     static ENGINE: OnceLock<Option<Arc<Engine>>> = OnceLock::new();
     ENGINE
         .get_or_init(|| {
@@ -149,7 +149,7 @@ pub fn gpu_or_skip() -> Option<Arc<Engine>> {
 }
 
 /// An engine with extra options (not shared), or `None` like [`gpu_or_skip`].
-pub fn gpu_with(options: EngineOptions) -> Option<Engine> {
+pub(crate) fn gpu_with(options: EngineOptions) -> Option<Engine> {
     gpu_or_skip()?;
     Some(
         Engine::new(&EngineOptions {
