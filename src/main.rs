@@ -3,6 +3,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    quiet_wayland_probe();
     let cli = ptycho::cli::Cli::parse();
     match ptycho::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -20,6 +21,24 @@ fn main() -> std::process::ExitCode {
             } else {
                 std::process::ExitCode::FAILURE
             }
+        }
+    }
+}
+
+/// On a headless Linux machine (a container, a batch job) XDG_RUNTIME_DIR is often unset, and
+/// the Vulkan/EGL drivers' probe for a Wayland display then makes libwayland print
+/// "error: XDG_RUNTIME_DIR is invalid or not set in the environment." twice on every run:
+/// alarming noise around ptycho's own one-line messages. libwayland only checks that the
+/// variable holds an absolute path (then fails to connect, silently), so give it the temp dir.
+fn quiet_wayland_probe() {
+    #[cfg(target_os = "linux")]
+    {
+        let set = std::env::var_os("XDG_RUNTIME_DIR")
+            .is_some_and(|d| std::path::Path::new(&d).is_absolute());
+        let tmp = std::env::temp_dir();
+        if !set && tmp.is_absolute() {
+            // SAFETY: called first thing in main, before any thread exists.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", tmp) };
         }
     }
 }

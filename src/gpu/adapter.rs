@@ -102,7 +102,9 @@ impl std::str::FromStr for Accelerator {
     }
 }
 
-/// Rank used by `auto` (higher is better).
+/// Rank used by `auto` (higher is better): any Vulkan/Metal/DX12 adapter before any GL one
+/// (GL is slow here, and on a headless Linux machine merely opening it makes the EGL driver
+/// print warnings), then discrete, integrated, virtual, CPU.
 pub(crate) fn auto_rank(info: &wgpu::AdapterInfo) -> u32 {
     let class = match info.device_type {
         wgpu::DeviceType::DiscreteGpu => 4,
@@ -114,7 +116,7 @@ pub(crate) fn auto_rank(info: &wgpu::AdapterInfo) -> u32 {
         wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 1,
         _ => 0,
     };
-    class * 2 + backend
+    backend * 10 + class
 }
 
 /// Index of the adapter `choice` picks among `infos`, or `None`.
@@ -205,6 +207,31 @@ pub(crate) fn enumerate(backends: wgpu::Backends) -> (wgpu::Instance, Vec<wgpu::
     (inst, adapters)
 }
 
+/// The Vulkan, Metal and DX12 backends (everything but GL).
+pub(crate) const PRIMARY: wgpu::Backends = wgpu::Backends::VULKAN
+    .union(wgpu::Backends::METAL)
+    .union(wgpu::Backends::DX12);
+
+/// The adapters that can serve `choice` and the index of the one it picks: the primary
+/// backends first, GL only when none of them serves the choice (so that GL, and its driver's
+/// stderr noise, is touched only when it is needed).
+pub(crate) fn enumerate_for(choice: Accelerator) -> (Vec<wgpu::Adapter>, Option<usize>) {
+    let backends = choice.backends();
+    let mut adapters = Vec::new();
+    for part in [backends & PRIMARY, backends & wgpu::Backends::GL] {
+        if part.is_empty() {
+            continue;
+        }
+        let (_inst, found) = enumerate(part);
+        let infos: Vec<_> = found.iter().map(|a| a.get_info()).collect();
+        if let Some(k) = pick(choice, &infos) {
+            return (found, Some(k));
+        }
+        adapters.extend(found);
+    }
+    (adapters, None)
+}
+
 /// Lists all adapters for `ptycho devices`.
 pub fn list_adapters() -> Vec<AdapterSummary> {
     let (_inst, adapters) = enumerate(wgpu::Backends::all());
@@ -228,7 +255,7 @@ mod tests {
     }
 
     #[test]
-    fn auto_prefers_discrete_then_integrated_then_cpu_and_non_gl() {
+    fn auto_prefers_non_gl_then_discrete_then_integrated_then_cpu() {
         use wgpu::{Backend as B, DeviceType as T};
         let infos = vec![
             info("llvmpipe-gl", B::Gl, T::Cpu),
@@ -240,6 +267,12 @@ mod tests {
         assert_eq!(pick(Accelerator::Auto, &infos), Some(4));
         assert_eq!(pick(Accelerator::Auto, &infos[..3]), Some(2));
         assert_eq!(pick(Accelerator::Auto, &infos[..2]), Some(1));
+        // GL serves `auto` only when nothing else exists, even a discrete GL GPU.
+        assert_eq!(pick(Accelerator::Auto, &infos[..4]), Some(2));
+        assert_eq!(
+            pick(Accelerator::Auto, &[infos[0].clone(), infos[3].clone()]),
+            Some(1)
+        );
         assert_eq!(pick(Accelerator::Cpu, &infos), Some(1));
         assert_eq!(pick(Accelerator::Gl, &infos), Some(3));
         assert_eq!(pick(Accelerator::Vulkan, &infos), Some(4));

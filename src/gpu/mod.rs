@@ -181,17 +181,17 @@ impl Engine {
     /// Opens the adapter `options.accelerator` selects and creates a device with its real limits.
     pub fn new(options: &EngineOptions) -> Result<Engine> {
         let choice = options.accelerator;
-        let (_instance, mut adapters) = adapter::enumerate(choice.backends());
-        // GL adapters only serve `auto` when nothing else exists (GL is slow and noisy).
-        let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
-        let Some(k) = adapter::pick(choice, &infos) else {
-            if choice == Accelerator::Auto || infos.is_empty() && choice == Accelerator::Cpu {
+        // GL adapters only serve `auto` and `cpu` when nothing else does (GL is slow and noisy).
+        let (mut adapters, picked) = adapter::enumerate_for(choice);
+        let Some(k) = picked else {
+            if choice == Accelerator::Auto || adapters.is_empty() && choice == Accelerator::Cpu {
                 return Err(GpuError::NoAdapter {
                     requested: choice.to_string(),
                     hint: choice.install_hint().to_string(),
                 });
             }
-            let (_i, all) = adapter::enumerate(wgpu::Backends::all());
+            // What else is there (GL only if nothing else is: see enumerate_for).
+            let (all, _) = adapter::enumerate_for(Accelerator::Auto);
             let present: Vec<_> = all
                 .iter()
                 .map(|a| adapter::describe(&a.get_info()))
