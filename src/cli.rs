@@ -9,8 +9,8 @@ use crate::gpu::{self, Accelerator, Engine, EngineOptions};
 #[derive(Debug, Parser)]
 #[command(name = "ptycho", version, about, long_about = None)]
 pub struct Cli {
-    /// Compute backend: auto picks a discrete GPU, then integrated, then any GPU, then the CPU
-    /// fallback adapter; cpu forces wgpu's fallback adapter (lavapipe on Linux).
+    /// Compute backend: auto picks a Vulkan/Metal/DX12 adapter (GL only if none exists): a
+    /// discrete GPU, then integrated, then any GPU, then the CPU fallback adapter; cpu forces wgpu's fallback adapter (lavapipe on Linux).
     /// [default: auto, or execution.accelerator from --config]
     #[arg(long, global = true, value_enum, env = "PTYCHO_ACCELERATOR")]
     pub accelerator: Option<Accelerator>,

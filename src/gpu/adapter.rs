@@ -15,7 +15,8 @@ use super::error::GpuError;
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Accelerator {
-    /// Best adapter available: discrete GPU, then integrated, then any, then the CPU fallback.
+    /// Best adapter available (Vulkan/Metal/DX12 before GL): discrete GPU, then integrated,
+    /// then any, then the CPU fallback.
     #[default]
     Auto,
     /// Vulkan (Linux, Windows, Android; lavapipe counts).
