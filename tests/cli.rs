@@ -11,18 +11,23 @@ fn ptycho(args: &[&str]) -> std::process::Output {
         .expect("run ptycho")
 }
 
-#[test]
-fn devices_json_lists_adapters_and_marks_auto() {
-    let Some(engine) = common::gpu_or_skip() else {
-        return;
-    };
-    let out = ptycho(&["devices", "--json"]);
+/// Runs ptycho, asserts that it succeeded (showing its stderr if not) and parses its stdout.
+fn ptycho_json(args: &[&str]) -> serde_json::Value {
+    let out = ptycho(args);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn devices_json_lists_adapters_and_marks_auto() {
+    let Some(engine) = common::gpu_or_skip() else {
+        return;
+    };
+    let v = ptycho_json(&["devices", "--json"]);
     let list = v.as_array().unwrap();
     assert!(!list.is_empty());
     assert_eq!(list.iter().filter(|a| a["auto_pick"] == true).count(), 1);
@@ -84,7 +89,7 @@ fn bench_json_reports_ratios() {
     let Some(_) = common::gpu_or_skip() else {
         return;
     };
-    let out = ptycho(&[
+    let v = ptycho_json(&[
         "bench",
         "fft",
         "--n",
@@ -97,18 +102,12 @@ fn bench_json_reports_ratios() {
         "1",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let row = &v["rows"][0];
     assert_eq!(row["n"], 16);
     assert_eq!(row["passes"], 2);
     assert!(row["gpu_us_per_frame"].as_f64().unwrap() > 0.0);
     assert!(row["gpu_over_cpu1"].as_f64().unwrap() > 0.0);
-    let out = ptycho(&[
+    let v = ptycho_json(&[
         "bench",
         "cmul",
         "--n",
@@ -119,8 +118,6 @@ fn bench_json_reports_ratios() {
         "2",
         "--json",
     ]);
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["rows"][0]["gpu_gbs"].as_f64().unwrap() > 0.0);
 }
 
@@ -129,7 +126,7 @@ fn bench_train_reports_rates_and_split() {
     let Some(_) = common::gpu_or_skip() else {
         return;
     };
-    let out = ptycho(&[
+    let v = ptycho_json(&[
         "bench",
         "train",
         "--n",
@@ -142,12 +139,6 @@ fn bench_train_reports_rates_and_split() {
         "0",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["train_patterns_per_s"].as_f64().unwrap() > 0.0);
     assert!(v["infer_patterns_per_s"].as_f64().unwrap() > 0.0);
     let kernels: Vec<&str> = v["kernels_ms"]
@@ -178,7 +169,7 @@ fn bench_quality_runs_the_pipeline_and_reports_metrics() {
     };
     let dir = std::env::temp_dir().join(format!("ptycho-quality-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let out = ptycho(&[
+    let v = ptycho_json(&[
         "bench",
         "quality",
         "--epochs",
@@ -195,12 +186,6 @@ fn bench_quality_runs_the_pipeline_and_reports_metrics() {
         dir.to_str().unwrap(),
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for k in ["amplitude_ssim", "phase_ssim"] {
         let x = v[k].as_f64().unwrap();
         assert!((-1.0..=1.0).contains(&x), "{k} = {x}");
@@ -255,7 +240,7 @@ fn bench_conv_and_network_measure_every_layout() {
         .map(|l| l.to_string())
         .collect();
     for which in ["conv", "network"] {
-        let out = ptycho(&[
+        let v = ptycho_json(&[
             "bench",
             which,
             "--n",
@@ -268,12 +253,6 @@ fn bench_conv_and_network_measure_every_layout() {
             "0",
             "--json",
         ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let names: Vec<&str> = v["rows"]
             .as_array()
             .unwrap()
@@ -291,4 +270,46 @@ fn bench_conv_and_network_measure_every_layout() {
     let out = ptycho(&["bench", "conv", "--n", "16", "--layout", "winograd"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("winograd"));
+}
+
+/// Bad `simulate` flags are one-line errors naming the flag and value, checked before any file
+/// is read, and nothing is written.
+#[test]
+fn bad_simulate_flags_are_one_line_errors() {
+    let dir = std::env::temp_dir().join(format!("ptycho-sim-flags-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = dir.join("out.npz");
+    let missing = dir.join("missing.npz");
+    for (flags, names) in [
+        (vec!["--nphotons=-1"], "--nphotons -1"),
+        (vec!["--split", "1.5"], "--split 1.5"),
+        (vec!["--probe-defocus", "nan"], "--probe-defocus NaN"),
+        // The flag is checked before the (missing) input file is opened.
+        (
+            vec![
+                "--probe-defocus",
+                "inf",
+                "--input",
+                missing.to_str().unwrap(),
+            ],
+            "--probe-defocus inf",
+        ),
+        (vec!["--n", "48"], "--n 48"),
+    ] {
+        let mut args = vec!["simulate", "--output", output.to_str().unwrap()];
+        args.extend(&flags);
+        let out = ptycho(&args);
+        assert!(!out.status.success(), "{flags:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(lines.len(), 1, "{flags:?}: {err}");
+        assert!(lines[0].contains(names), "{flags:?}: {err}");
+        assert!(!output.exists(), "{flags:?} wrote output");
+    }
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "nothing written"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

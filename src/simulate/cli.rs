@@ -106,7 +106,13 @@ pub fn run(engine: &Engine, a: &SimulateArgs) -> anyhow::Result<Vec<PathBuf>> {
     {
         return Err(bad(format!("--split {f}: must be in (0, 1)")));
     }
-    let (obj, (h, w), probe, n, positions, kind) = match &a.input {
+    if !a.probe_defocus.is_finite() {
+        return Err(bad(format!(
+            "--probe-defocus {}: must be a finite number of radians",
+            a.probe_defocus
+        )));
+    }
+    let (obj, (h, w), mut probe, n, positions, kind) = match &a.input {
         Some(path) => {
             let read = crate::data::ReadOptions {
                 pixel_size_m: a.cxi_pixel_size_m,
@@ -154,13 +160,6 @@ pub fn run(engine: &Engine, a: &SimulateArgs) -> anyhow::Result<Vec<PathBuf>> {
             )
         }
     };
-    if !a.probe_defocus.is_finite() {
-        return Err(bad(format!(
-            "--probe-defocus {}: must be a finite number of radians",
-            a.probe_defocus
-        )));
-    }
-    let mut probe = probe;
     objects::defocus_probe(&mut probe, n, a.probe_defocus);
     let (xs, ys) = match positions {
         Some(p) => p,
