@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench;
+use crate::util::text::{human_bytes, truncate};
 use crate::gpu::{self, Accelerator, Engine, EngineOptions};
 
 /// ptycho — PtychoPINN ptychographic reconstruction on WGSL compute shaders.
@@ -242,28 +243,4 @@ fn devices(accel: Accelerator, args: &DevicesArgs) -> anyhow::Result<()> {
         println!("* = adapter `--accelerator auto` picks");
     }
     Ok(())
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        s.chars().take(n - 1).collect::<String>() + "…"
-    }
-}
-
-/// `1.5 GiB`-style size.
-pub fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.0} {}", UNITS[u])
-    }
 }

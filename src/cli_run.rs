@@ -229,8 +229,8 @@ fn report_train(dir: &Path, s: &crate::train::trainer::TrainSummary) {
         s.train_loss,
         s.val_loss,
         s.patterns_per_second,
-        crate::cli::human_bytes(s.peak_gpu_bytes),
-        crate::fsutil::peak_host_note(),
+        crate::util::text::human_bytes(s.peak_gpu_bytes),
+        crate::util::fs::peak_host_note(),
         if s.early_stopped { " (early stop)" } else { "" },
         if s.interrupted {
             " (interrupted: resume with --resume)"
@@ -325,8 +325,8 @@ pub fn run_infer(a: &InferArgs, accel: Option<Accelerator>) -> anyhow::Result<()
         s.patterns_per_second,
         s.size_wh.0,
         s.size_wh.1,
-        crate::cli::human_bytes(s.peak_gpu_bytes),
-        crate::fsutil::peak_host_note()
+        crate::util::text::human_bytes(s.peak_gpu_bytes),
+        crate::util::fs::peak_host_note()
     );
     println!("wrote {}/{}", a.output_dir.display(), s.files.join(", "));
     Ok(())

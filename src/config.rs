@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::gpu::Accelerator;
+use crate::util::text::one_line;
 
 /// Errors in configuration files and values (exit code 2).
 #[derive(Debug, Error)]
@@ -718,10 +719,6 @@ fn set_key(t: &mut toml::Table, key: &str, v: toml::Value) {
     }
 }
 
-fn first_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// Resolves defaults < file < flags. `flags` are `(dotted key, value)` pairs of explicit flags.
 pub fn resolve(
     file: Option<&Path>,
@@ -742,7 +739,7 @@ pub fn resolve(
             text.parse()
                 .map_err(|e: toml::de::Error| ConfigError::Parse {
                     path: p.clone(),
-                    message: first_line(&e.to_string()),
+                    message: one_line(&e.to_string()),
                 })?;
         let mut given = Vec::new();
         leaves("", &parsed, &mut given);
@@ -762,7 +759,7 @@ pub fn resolve(
         // Type errors are reported against the file before flags are applied.
         Config::deserialize(table.clone()).map_err(|e| ConfigError::Parse {
             path: p,
-            message: first_line(&e.to_string()),
+            message: one_line(&e.to_string()),
         })?;
     }
     for (key, v) in flags {
@@ -771,7 +768,7 @@ pub fn resolve(
     }
     let config = Config::deserialize(table).map_err(|e| ConfigError::Parse {
         path: "flags".into(),
-        message: first_line(&e.to_string()),
+        message: one_line(&e.to_string()),
     })?;
     config.validate()?;
     Ok(Resolved { config, sources })

@@ -171,10 +171,10 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &TrainBenchArgs) -> anyhow::Res
     let pats = (a.batch * c) as f64;
     println!(
         "GPU memory: training {} ({} per pattern of the batch, weights and Adam state included); inference buffers {} ({} per pattern)",
-        crate::cli::human_bytes(train_bytes),
-        crate::cli::human_bytes((train_bytes as f64 / pats) as u64),
-        crate::cli::human_bytes(infer_bytes),
-        crate::cli::human_bytes((infer_bytes as f64 / pats) as u64),
+        crate::util::text::human_bytes(train_bytes),
+        crate::util::text::human_bytes((train_bytes as f64 / pats) as u64),
+        crate::util::text::human_bytes(infer_bytes),
+        crate::util::text::human_bytes((infer_bytes as f64 / pats) as u64),
     );
     if results.len() > 1 {
         println!(

@@ -600,7 +600,7 @@ pub fn read_probe_file(path: &Path) -> Result<Vec<Complex32>, DataError> {
 /// pixel sizes (and the object centre) as attributes, positions and losses as datasets.
 /// Written to a temporary file in the same folder and renamed when complete.
 pub fn write_product(path: &Path, p: &Product) -> Result<(), DataError> {
-    let tmp = crate::fsutil::temp_path(path);
+    let tmp = crate::util::fs::temp_path(path);
     let result = write_product_to(&tmp, p)
         .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
     result.map_err(|message| {

@@ -5,7 +5,7 @@
 //! them at random; the group centre is the mean of their positions and the relative offset of
 //! member c is −(pos_c − centre) (PtychoPINN's local_offset_sign = −1).
 
-use crate::rng::SplitMix64;
+use crate::util::rng::SplitMix64;
 
 /// Groups of `c` pattern indices with their geometry.
 #[derive(Clone, Debug, PartialEq)]

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use num_complex::Complex32;
 
 pub use npz::{DataError, Dataset, Positions};
+pub(crate) use crate::util::text::one_line;
 
 /// How a data file is read beyond what it holds itself (flags of train, infer and simulate).
 #[derive(Clone, Debug, Default)]
@@ -168,14 +169,6 @@ pub fn read_probe(path: &Path) -> Result<Vec<Complex32>, DataError> {
         #[cfg(not(feature = "hdf5"))]
         Format::Hdf5 => Err(no_hdf5(path)),
     }
-}
-
-/// Folds a library's error message (some span lines, e.g. parser diagnostics) onto one line.
-pub fn one_line(e: impl std::fmt::Display) -> String {
-    e.to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Prints a one-line note on stderr (how data were interpreted).

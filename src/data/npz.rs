@@ -12,7 +12,7 @@ use num_complex::{Complex32, Complex64};
 use thiserror::Error;
 
 use crate::data::{ProbeSource, one_line};
-use crate::fsutil;
+use crate::util::fs;
 
 /// Errors reading or validating data files; each names the file and the key or value at fault.
 #[derive(Debug, Error)]
@@ -789,7 +789,7 @@ pub fn add_string<W: Write + Seek>(
 pub fn write_dataset(path: &Path, d: &Dataset) -> Result<(), DataError> {
     let m = d.len();
     let n = d.n;
-    fsutil::write_atomic(path, |w| -> std::io::Result<()> {
+    fs::write_atomic(path, |w| -> std::io::Result<()> {
         let mut zip = zip::ZipWriter::new(w);
         add(&mut zip, "xcoords", &[m], d.xcoords.clone())?;
         add(&mut zip, "ycoords", &[m], d.ycoords.clone())?;
@@ -906,7 +906,7 @@ pub fn write_reconstruction(
     xs: &[f64],
     ys: &[f64],
 ) -> Result<(), DataError> {
-    fsutil::write_atomic(path, |w| -> std::io::Result<()> {
+    fs::write_atomic(path, |w| -> std::io::Result<()> {
         let mut zip = zip::ZipWriter::new(w);
         add(&mut zip, "object", &[s.h, s.w], s.object.clone())?;
         add(

@@ -153,7 +153,7 @@ impl Product {
     /// Writes the NPZ product (uncompressed), atomically.
     pub fn write_npz(&self, path: &Path) -> Result<(), DataError> {
         let m = self.x_m.len();
-        crate::fsutil::write_atomic(path, |w| -> std::io::Result<()> {
+        crate::util::fs::write_atomic(path, |w| -> std::io::Result<()> {
             let mut zip = zip::ZipWriter::new(w);
             let z = &mut zip;
             npz::add(

@@ -25,7 +25,7 @@ pub fn write_f32(path: &Path, w: usize, h: usize, values: &[f32]) -> Result<(), 
         u32::try_from(w).map_err(|e| err(e.to_string()))?,
         u32::try_from(h).map_err(|e| err(e.to_string()))?,
     );
-    crate::fsutil::write_atomic(path, |out| -> std::io::Result<()> {
+    crate::util::fs::write_atomic(path, |out| -> std::io::Result<()> {
         let mut enc = TiffEncoder::new(out).map_err(std::io::Error::other)?;
         enc.write_image::<Gray32Float>(w32, h32, values)
             .map_err(std::io::Error::other)

@@ -8,7 +8,7 @@ use num_complex::{Complex32, Complex64};
 use thiserror::Error;
 
 use super::{Metrics, evaluate};
-use crate::{fsutil, plot};
+use crate::util::{fs, plot};
 
 /// Errors of `ptycho evaluate`.
 #[derive(Debug, Error)]
@@ -152,7 +152,7 @@ pub fn evaluate_files(opts: &EvalFiles) -> Result<Metrics, EvalError> {
         path: path.display().to_string(),
         message: e.to_string(),
     };
-    fsutil::write_bytes_atomic(out, json.as_bytes()).map_err(|e| io_err(out, e))?;
+    fs::write_bytes_atomic(out, json.as_bytes()).map_err(|e| io_err(out, e))?;
     let plot_path = out.with_file_name("frc.png");
     let img = plot::line_plot(
         &[&m.amplitude.frc, &m.phase.frc],

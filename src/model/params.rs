@@ -8,7 +8,8 @@ use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{NpzReader, NpzWriter};
 
 use super::config::{Layout, ModelError, ModelResult};
-use crate::rng::SplitMix64;
+use crate::util::rng::SplitMix64;
+use crate::util::text::one_line;
 
 /// Glorot-uniform weights (limit √(6 / (fan_in + fan_out)), fans counting the 3×3 taps as Keras
 /// does) and zero biases, layer by layer in layout order from one SplitMix64 stream.
@@ -28,7 +29,7 @@ pub fn glorot_init(layout: &Layout, seed: u64) -> Vec<f32> {
 fn io_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
     ModelError::Io {
         path: path.display().to_string(),
-        message: crate::gpu::error::one_line(&e.to_string()),
+        message: one_line(e),
     }
 }
 

@@ -193,7 +193,7 @@ pub fn run(engine: &Engine, a: &SimulateArgs) -> anyhow::Result<Vec<PathBuf>> {
     let mut write = |path: &Path, d: &npz::Dataset| -> anyhow::Result<()> {
         write_dataset(path, d)?;
         if a.preview {
-            crate::plot::save_png(&preview(d), &path.with_extension("png"))?;
+            crate::util::plot::save_png(&preview(d), &path.with_extension("png"))?;
         }
         outputs.push(path.to_path_buf());
         Ok(())

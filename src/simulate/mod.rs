@@ -239,13 +239,13 @@ pub fn subset(d: &Dataset, idx: &[usize]) -> Dataset {
 pub fn preview(d: &Dataset) -> image::RgbImage {
     let mut panels = Vec::new();
     if let Some((h, w, o)) = &d.object {
-        panels.push(crate::plot::colormap_with_bar(
+        panels.push(crate::util::plot::colormap_with_bar(
             &o.iter().map(|z| z.norm() as f64).collect::<Vec<_>>(),
             *h,
             *w,
             None,
         ));
-        panels.push(crate::plot::colormap_with_bar(
+        panels.push(crate::util::plot::colormap_with_bar(
             &o.iter().map(|z| z.arg() as f64).collect::<Vec<_>>(),
             *h,
             *w,
@@ -258,7 +258,7 @@ pub fn preview(d: &Dataset) -> image::RgbImage {
             .iter()
             .map(|&a| ((a as f64).powi(2) + 1e-12).log10())
             .collect();
-        panels.push(crate::plot::colormap_with_bar(&logd, d.n, d.n, None));
+        panels.push(crate::util::plot::colormap_with_bar(&logd, d.n, d.n, None));
     }
     let wsum: u32 = panels.iter().map(|p| p.width() + 8).sum();
     let hmax = panels.iter().map(|p| p.height()).max().unwrap_or(1);

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use thiserror::Error;
 
-use crate::fsutil;
+use crate::util::fs;
 
 /// Name of the marker file that identifies a ptycho run directory.
 pub const MARKER: &str = "ptycho-run.json";
@@ -54,7 +54,7 @@ pub fn prepare_dir(dir: &Path, kind: &str, overwrite: bool) -> Result<(), RunErr
     check_dir(dir, overwrite)?;
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let marker = serde_json::json!({ "kind": kind, "ptycho_version": env!("CARGO_PKG_VERSION") });
-    fsutil::write_bytes_atomic(&dir.join(MARKER), marker.to_string().as_bytes())
+    fs::write_bytes_atomic(&dir.join(MARKER), marker.to_string().as_bytes())
         .map_err(|e| io(dir, e))
 }
 
@@ -101,7 +101,7 @@ pub fn write_metrics(path: &Path, rows: &[EpochRow]) -> Result<(), RunError> {
             r.epoch, r.train_loss, r.val_loss, r.lr, r.seconds
         ));
     }
-    fsutil::write_bytes_atomic(path, s.as_bytes()).map_err(|e| io(path, e))
+    fs::write_bytes_atomic(path, s.as_bytes()).map_err(|e| io(path, e))
 }
 
 /// Reads `metrics.csv` back (for `--resume`).

@@ -21,7 +21,7 @@ use crate::model::{Activations, ModelError, Network};
 use crate::physics::{
     FarFieldModel, Grouping, MergeGeometry, MergePatches, Translate, TranslateGeometry, canvas_side,
 };
-use crate::rng::SplitMix64;
+use crate::util::rng::SplitMix64;
 
 /// Errors of training and inference.
 #[derive(Debug, Error)]
@@ -613,7 +613,7 @@ fn write_checkpoint(
         p.schedule.since_best as f64,
         p.schedule.plateau_wait as f64,
     ];
-    crate::fsutil::write_atomic(path, |w| -> std::io::Result<()> {
+    crate::util::fs::write_atomic(path, |w| -> std::io::Result<()> {
         use ndarray_npy::WriteNpyExt;
         let mut zip = zip::ZipWriter::new(w);
         for (k, data) in [("params", params), ("adam_m", m), ("adam_v", v)] {
@@ -684,7 +684,7 @@ pub fn write_bundle(
 ) -> Result<(), TrainError> {
     t.net.save(engine, &dir.join("model.npz"))?;
     write_probe(dir, t)?;
-    crate::fsutil::write_bytes_atomic(&dir.join("config.toml"), resolved.to_toml().as_bytes())
+    crate::util::fs::write_bytes_atomic(&dir.join("config.toml"), resolved.to_toml().as_bytes())
         .map_err(|e| io_err(&dir.join("config.toml"), e))
 }
 
@@ -693,7 +693,7 @@ pub fn write_bundle(
 fn write_probe(dir: &Path, t: &Trainer) -> Result<(), TrainError> {
     let n = t.cfg.data.n;
     let path = dir.join("bundle.npz");
-    crate::fsutil::write_atomic(&path, |w| -> std::io::Result<()> {
+    crate::util::fs::write_atomic(&path, |w| -> std::io::Result<()> {
         use ndarray_npy::WriteNpyExt;
         let mut zip = zip::ZipWriter::new(w);
         zip.start_file("probe.npy", zip::write::SimpleFileOptions::default())
@@ -855,7 +855,7 @@ pub fn train(
         rows = run::read_metrics(&dir.join("metrics.csv"))?;
         rows.truncate(prog.epochs_done);
     }
-    crate::fsutil::write_bytes_atomic(&dir.join("config.toml"), resolved.to_toml().as_bytes())
+    crate::util::fs::write_bytes_atomic(&dir.join("config.toml"), resolved.to_toml().as_bytes())
         .map_err(|e| io_err(&dir.join("config.toml"), e))?;
     // Epochs in checkpoints/last.npz (what a fault message points to).
     let mut last_saved = opts.resume.then_some(prog.epochs_done);

@@ -76,6 +76,6 @@ pub fn peak_host_bytes() -> Option<u64> {
 /// `; peak host memory X` for the summary lines, or nothing where it is unknown.
 pub fn peak_host_note() -> String {
     peak_host_bytes()
-        .map(|b| format!("; peak host memory {}", crate::cli::human_bytes(b)))
+        .map(|b| format!("; peak host memory {}", super::text::human_bytes(b)))
         .unwrap_or_default()
 }
