@@ -3,8 +3,8 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench;
-use crate::util::text::{human_bytes, truncate};
 use crate::gpu::{self, Accelerator, Engine, EngineOptions};
+use crate::util::text::{human_bytes, truncate};
 
 /// ptycho — PtychoPINN ptychographic reconstruction on WGSL compute shaders.
 #[derive(Debug, Parser)]

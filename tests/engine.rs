@@ -76,12 +76,13 @@ fn allocation_beyond_limits_is_an_error() {
 fn unknown_kernel_and_bad_override_are_errors() {
     let Some(engine) = gpu_or_skip() else { return };
     assert!(matches!(
-        engine.kernel("nope", &[]),
+        ptycho::kernels::kernel("nope"),
         Err(GpuError::UnknownKernel(_))
     ));
     // A workgroup larger than the device allows is refused by wgpu: a Pipeline error, no panic.
     let wg = engine.limits().invocations_per_workgroup as f64 * 2.0;
-    let err = engine.kernel("cmul", &[("WG", wg)]).unwrap_err();
+    let cmul = ptycho::kernels::kernel("cmul").unwrap();
+    let err = engine.kernel(cmul, &[("WG", wg)]).unwrap_err();
     assert!(matches!(err, GpuError::Pipeline { .. }), "{err}");
     assert!(!err.to_string().contains('\n'));
 }

@@ -2,6 +2,7 @@
 //   ReLU: dz = dy·[y > 0];  sigmoid: dz = dy·y·(1 − y);  π·tanh: dz = dy·(π − y²/π).
 // (π·tanh(z)' = π(1 − tanh²z) = π − y²/π.)
 #import shared/index
+#import shared/math
 
 // Rust twin: crate::nn::ActParams
 struct Params {
@@ -17,7 +18,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> dz: array<f32>;
 
 override WG: u32 = 256u;
-const PI: f32 = 3.14159265358979;
 
 @compute @workgroup_size(WG)
 fn main(
@@ -35,7 +35,7 @@ fn main(
     switch params.mode {
         case 1u: { r = select(0.0, g, v > 0.0); }
         case 2u: { r = g * v * (1.0 - v); }
-        case 3u: { r = g * (PI - v * v / PI); }
+        case 3u: { r = g * pi_tanh_deriv(v); }
         default: {}
     }
     dz[i] = r;

@@ -1,6 +1,7 @@
 // Elementwise activation: mode 1 ReLU max(x, 0), 2 sigmoid 1/(1 + e^−x), 3 π·tanh(x).
 // (The convolutions fuse these into their epilogue; this kernel serves standalone use.)
 #import shared/index
+#import shared/math
 
 // Rust twin: crate::nn::ActParams
 struct Params {
@@ -15,12 +16,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
 override WG: u32 = 256u;
-const PI: f32 = 3.14159265358979;
-
-fn stable_tanh(v: f32) -> f32 {
-    let e = exp(-2.0 * abs(v));
-    return sign(v) * (1.0 - e) / (1.0 + e);
-}
 
 @compute @workgroup_size(WG)
 fn main(
@@ -32,13 +27,5 @@ fn main(
     if (i >= params.len) {
         return;
     }
-    let v = x[i];
-    var r = v;
-    switch params.mode {
-        case 1u: { r = max(v, 0.0); }
-        case 2u: { r = 1.0 / (1.0 + exp(-v)); }
-        case 3u: { r = PI * stable_tanh(v); }
-        default: {}
-    }
-    y[i] = r;
+    y[i] = activate(params.mode, x[i]);
 }

@@ -15,6 +15,7 @@
 // Workgroup mapping (linear index, see shared/index): x tile fastest, then y tile, then channel
 // tile, then image.
 #import shared/index
+#import shared/math
 
 // Rust twin: crate::nn::ConvParams
 struct Params {
@@ -51,18 +52,10 @@ override TW: u32 = 16u;    // tile width (multiple of 4)
 override CO_T: u32 = 16u;  // output channels per workgroup (multiple of 4)
 override CI_T: u32 = 8u;   // input channels staged per chunk
 
-const PI: f32 = 3.14159265358979;
-
 // Input halo of CI_T channels, row-major (TH+2)×(TW+2) per channel.
 var<workgroup> xs: array<f32, CI_T * (TH + 2u) * (TW + 2u)>;
 // Weights: entry (ci_l·9 + k)·(CO_T/4) + g holds channels 4g … 4g+3 of tap k, channel ci_l.
 var<workgroup> ws: array<vec4<f32>, CI_T * 9u * (CO_T / 4u)>;
-
-// tanh without the inf/inf of exp-based formulas at large |v|.
-fn stable_tanh(v: f32) -> f32 {
-    let e = exp(-2.0 * abs(v));
-    return sign(v) * (1.0 - e) / (1.0 + e);
-}
 
 fn weight(o: u32, i: u32, k: u32) -> f32 {
     if (params.flip == 0u) {
@@ -94,12 +87,10 @@ fn store_row(b: u32, o: u32, yy: u32, x0: u32, v4: vec4<f32>) {
         if (params.accumulate != 0u) {
             v += out[idx];
         }
-        switch params.act {
-            case 1u: { v = max(v, 0.0); }
-            case 2u: { v = 1.0 / (1.0 + exp(-v)); }
-            case 3u: { v = PI * stable_tanh(v); }
-            case 4u: { v = select(0.0, v, gate[idx] > 0.0); }
-            default: {}
+        if (params.act == 4u) {
+            v = select(0.0, v, gate[idx] > 0.0);
+        } else {
+            v = activate(params.act, v);
         }
         out[idx] = v;
     }

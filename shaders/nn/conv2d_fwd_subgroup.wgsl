@@ -28,6 +28,7 @@
 // Workgroup mapping (linear index, see shared/index): x tile fastest, then y tile, then
 // 16-channel tile, then image.
 #import shared/index
+#import shared/math
 #import shared/halo8
 
 // Rust twin: crate::nn::ConvParams (tiles_* and co_tiles for 8×8 tiles of 16 channels)
@@ -65,8 +66,6 @@ struct Params {
 // Lanes per workgroup = the subgroup size the broadcasts are written for. Must be 8.
 override SG: u32 = 8u;
 
-const PI: f32 = 3.14159265358979;
-
 // Set when the subgroup is not SG lanes wide: the broadcasts would read the wrong lanes, so
 // every output of the workgroup is written as NaN instead.
 var<private> poison: bool;
@@ -100,21 +99,13 @@ fn wtap(p: u32, k: u32) -> f32 {
     return weights[p + select(k, 8u - k, params.flip != 0u)];
 }
 
-// tanh without the inf/inf of exp-based formulas at large |v|.
-fn stable_tanh(v: f32) -> f32 {
-    let e = exp(-2.0 * abs(v));
-    return sign(v) * (1.0 - e) / (1.0 + e);
-}
-
 // Activation or gate of one output value (after bias and accumulate); NaN when poisoned.
 fn finish(v0: f32, g: f32) -> f32 {
     var v = v0;
-    switch params.act {
-        case 1u: { v = max(v, 0.0); }
-        case 2u: { v = 1.0 / (1.0 + exp(-v)); }
-        case 3u: { v = PI * stable_tanh(v); }
-        case 4u: { v = select(0.0, v, g > 0.0); }
-        default: {}
+    if (params.act == 4u) {
+        v = select(0.0, v, g > 0.0);
+    } else {
+        v = activate(params.act, v);
     }
     if (poison) {
         v = bitcast<f32>(0x7fc00000u | params.act);

@@ -7,6 +7,7 @@
 // (sigmoid: A(1 − A); π·tanh: π − φ²/π), giving the gradients w.r.t. the final convs' outputs.
 // One invocation per central pixel.
 #import shared/index
+#import shared/math
 
 // Rust twin: crate::nn::ObjectParams
 struct Params {
@@ -24,7 +25,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> dphase: array<f32>;
 
 override WG: u32 = 256u;
-const PI: f32 = 3.14159265358979;
 
 @compute @workgroup_size(WG)
 fn main(
@@ -51,7 +51,7 @@ fn main(
     var df = a * (g.y * c - g.x * s);
     if (params.act != 0u) {
         da = da * a * (1.0 - a);
-        df = df * (PI - f * f / PI);
+        df = df * pi_tanh_deriv(f);
     }
     damp[i] = da;
     dphase[i] = df;

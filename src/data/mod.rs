@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use num_complex::Complex32;
 
-pub use npz::{DataError, Dataset, Positions};
 pub(crate) use crate::util::text::one_line;
+pub use npz::{DataError, Dataset, Positions};
 
 /// How a data file is read beyond what it holds itself (flags of train, infer and simulate).
 #[derive(Clone, Debug, Default)]

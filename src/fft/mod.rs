@@ -25,6 +25,41 @@ pub mod cpu;
 use num_complex::Complex32;
 
 use crate::gpu::{Binding, Engine, GpuBuffer, GpuError, Kernel, Recording, Result};
+
+/// The WGSL kernels of this module (`shaders/fft/`).
+pub mod kernels {
+    use crate::gpu::shaders::{ParamsTwin, ShaderFile};
+
+    /// `shaders/fft/fft_lines.wgsl`.
+    pub static FFT_LINES: ShaderFile = crate::wgsl_kernel!("fft", "fft_lines");
+    /// `shaders/fft/fft_stage.wgsl`.
+    pub static FFT_STAGE: ShaderFile = crate::wgsl_kernel!("fft", "fft_stage");
+
+    /// Every kernel of the module.
+    pub static ALL: [&ShaderFile; 2] = [&FFT_LINES, &FFT_STAGE];
+
+    /// The Rust twin of every kernel's params struct (checked against naga's layout).
+    pub fn params_twins() -> Vec<ParamsTwin> {
+        use super::*;
+        vec![
+            crate::params_twin!(
+                FFT_LINES,
+                "Params",
+                LinesParams {
+                    lines,
+                    lines_per_frame,
+                    frame_stride,
+                    line_stride,
+                    elem_stride,
+                    flags,
+                    scale,
+                    tw_offset
+                }
+            ),
+            crate::params_twin!(FFT_STAGE, "Params", StageParams { lines = lines.lines, lines_per_frame = lines.lines_per_frame, frame_stride = lines.frame_stride, line_stride = lines.line_stride, elem_stride = lines.elem_stride, flags = lines.flags, scale = lines.scale, tw_offset = lines.tw_offset, len, radix, p }),
+        ]
+    }
+}
 use crate::linalg::frames_per_binding;
 
 /// Smallest supported length per axis.
@@ -266,7 +301,7 @@ impl FftPlan {
                 return Ok(None);
             }
             let k = engine.kernel(
-                "fft_lines",
+                &kernels::FFT_LINES,
                 &[
                     ("L", len as f64),
                     ("RMAX", rmax as f64),
@@ -278,7 +313,7 @@ impl FftPlan {
         let passes = match (lines_kernel(cols)?, lines_kernel(rows)?) {
             (Some(r), Some(c)) => Passes::Lines { rows: r, cols: c },
             _ => Passes::Global {
-                kernel: engine.kernel("fft_stage", &[("WG", 64.0)])?,
+                kernel: engine.kernel(&kernels::FFT_STAGE, &[("WG", 64.0)])?,
                 wg: 64,
             },
         };

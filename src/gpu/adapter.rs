@@ -10,9 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::error::GpuError;
 
 /// The `--accelerator` choice.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Accelerator {
     /// Best adapter available (Vulkan/Metal/DX12 before GL): discrete GPU, then integrated,
@@ -32,6 +30,16 @@ pub enum Accelerator {
 }
 
 impl Accelerator {
+    /// Every choice, in the order `--help` lists them.
+    pub const ALL: [Accelerator; 6] = [
+        Accelerator::Auto,
+        Accelerator::Vulkan,
+        Accelerator::Metal,
+        Accelerator::Dx12,
+        Accelerator::Gl,
+        Accelerator::Cpu,
+    ];
+
     /// Lower-case name as written on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -95,11 +103,14 @@ impl std::fmt::Display for Accelerator {
 impl std::str::FromStr for Accelerator {
     type Err = GpuError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        <Self as clap::ValueEnum>::from_str(s, true).map_err(|_| {
-            GpuError::InvalidArgument(format!(
-                "unknown accelerator '{s}': expected one of auto, vulkan, metal, dx12, gl, cpu"
-            ))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                GpuError::InvalidArgument(format!(
+                    "unknown accelerator '{s}': expected one of auto, vulkan, metal, dx12, gl, cpu"
+                ))
+            })
     }
 }
 

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
+use super::error::{GpuError, Result};
+
 /// Usage of every storage buffer ptycho allocates.
 pub(crate) const STORAGE_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_SRC)
@@ -131,6 +133,32 @@ impl<T: bytemuck::Pod> GpuBuffer<T> {
     /// Size of the valid data in bytes.
     pub fn bytes(&self) -> u64 {
         (self.len * std::mem::size_of::<T>()) as u64
+    }
+
+    /// Fails unless the buffer holds exactly `expected` values; `what` names its role.
+    pub fn expect_len(&self, what: &str, expected: usize) -> Result<()> {
+        if self.len != expected {
+            return Err(self.length_error(what, expected));
+        }
+        Ok(())
+    }
+
+    /// Fails unless the buffer holds at least `expected` values; `what` names its role.
+    pub fn expect_at_least(&self, what: &str, expected: usize) -> Result<()> {
+        if self.len < expected {
+            return Err(self.length_error(what, expected));
+        }
+        Ok(())
+    }
+
+    /// The [`GpuError::BufferLength`] of this buffer against `expected`.
+    pub fn length_error(&self, what: &str, expected: usize) -> GpuError {
+        GpuError::BufferLength {
+            what: what.to_string(),
+            label: self.label.clone(),
+            got: self.len,
+            expected,
+        }
     }
 
     /// A binding of the whole buffer.

@@ -36,8 +36,8 @@ pub enum GpuError {
         /// The wgpu message.
         message: String,
     },
-    /// A shader name that is not in the registry.
-    #[error("unknown kernel '{0}' (not in src/gpu/shaders.rs)")]
+    /// A kernel name that no domain registers (see `crate::kernels`).
+    #[error("unknown kernel '{0}' (no domain registers a kernel of that name)")]
     UnknownKernel(String),
     /// A shader failed naga parsing or validation.
     #[error("shader {path} failed validation: {message}")]

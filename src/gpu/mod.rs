@@ -1,9 +1,11 @@
-//! The GPU engine: the only module of ptycho that calls wgpu.
+//! The GPU engine: the only module of ptycho that calls wgpu, and one that imports nothing else
+//! of the crate.
 //!
-//! [`Engine`] owns the instance, adapter, device and queue, the pipeline cache keyed by (kernel
-//! name, override constants), the buffer pool and readback. Domain code (FFT, physics, network)
-//! builds [`Kernel`] handles once, records dispatches into a [`Recording`] and hands it to
-//! [`Engine::submit`], which encodes everything into one command buffer and one submit.
+//! [`Engine`] owns the instance, adapter, device and queue, the pipeline cache keyed by (shader
+//! file, override constants), the buffer pool and readback. Domain code (FFT, physics, network)
+//! hands it the [`ShaderFile`](shaders::ShaderFile)s it declares, builds [`Kernel`] handles
+//! once, records dispatches into a [`Recording`] and hands that to [`Engine::submit`], which
+//! encodes everything into one command buffer and one submit.
 //!
 //! Large dispatches: [`Engine::grid`] folds a 1-D workgroup count above the per-dimension limit
 //! (65,535 on most adapters) into x·y; kernels recover the linear workgroup index with
@@ -26,6 +28,7 @@ pub use recording::{ReadbackId, Recording, Submitted};
 use buffer::Pool;
 use error::one_line;
 use recording::Op;
+use shaders::ShaderFile;
 
 /// How to open an [`Engine`].
 #[derive(Clone, Debug, Default)]
@@ -136,6 +139,8 @@ pub struct EngineLimits {
 pub struct Kernel {
     name: &'static str,
     pipeline: Arc<wgpu::ComputePipeline>,
+    /// Invocations per workgroup under the pipeline's constants.
+    invocations: u32,
 }
 
 impl Kernel {
@@ -143,10 +148,36 @@ impl Kernel {
     pub fn name(&self) -> &'static str {
         self.name
     }
+
+    /// Invocations per workgroup (the product of its `@workgroup_size`).
+    pub fn invocations(&self) -> u32 {
+        self.invocations
+    }
 }
 
-/// Cache key: kernel name plus its override constants (values by bit pattern).
+/// Cache key: shader file path plus its override constants (values by bit pattern).
 type PipelineKey = (&'static str, Vec<(String, u64)>);
+
+/// `v` as u32, or an error naming it (`what = v does not fit in 32 bits`).
+pub fn to_u32(what: &str, v: usize) -> Result<u32> {
+    u32::try_from(v)
+        .map_err(|_| GpuError::InvalidArgument(format!("{what} = {v} does not fit in 32 bits")))
+}
+
+/// Splits a 1-D count of workgroups into an `[x, y, 1]` grid with at most `max` per dimension
+/// (kernels recover the linear index with `shared/index.wgsl`).
+pub(crate) fn fold_grid(workgroups: u64, max: u64) -> Result<[u32; 3]> {
+    if workgroups <= max {
+        return Ok([workgroups.max(1) as u32, 1, 1]);
+    }
+    let y = workgroups.div_ceil(max);
+    if y > max {
+        return Err(GpuError::InvalidArgument(format!(
+            "dispatch of {workgroups} workgroups exceeds {max}×{max}; split the batch"
+        )));
+    }
+    Ok([max as u32, y as u32, 1])
+}
 
 /// Errors reported by wgpu outside any error scope (device loss, uncaptured validation).
 #[derive(Default)]
@@ -164,6 +195,7 @@ pub struct Engine {
     features: wgpu::Features,
     limits: EngineLimits,
     pipelines: Mutex<HashMap<PipelineKey, Kernel>>,
+    /// Shader modules by file path, with their naga IR (for the workgroup evaluation).
     modules: Mutex<HashMap<&'static str, (wgpu::ShaderModule, Arc<naga::Module>)>>,
     pool: Arc<Pool>,
     errors: Arc<Mutex<ErrorSink>>,
@@ -320,26 +352,15 @@ impl Engine {
 
     /// Splits a 1-D count of workgroups into an `[x, y, 1]` grid within the per-dimension limit.
     pub fn grid(&self, workgroups: u64) -> Result<[u32; 3]> {
-        let max = self.limits.workgroups_per_dimension as u64;
-        if workgroups <= max {
-            return Ok([workgroups.max(1) as u32, 1, 1]);
-        }
-        let y = workgroups.div_ceil(max);
-        if y > max {
-            return Err(GpuError::InvalidArgument(format!(
-                "dispatch of {workgroups} workgroups exceeds {max}×{max}; split the batch"
-            )));
-        }
-        Ok([max as u32, y as u32, 1])
+        fold_grid(workgroups, self.limits.workgroups_per_dimension as u64)
     }
 
-    /// Returns the pipeline for `name` specialised with override `constants`, building and
+    /// Returns the pipeline of `file` specialised with override `constants`, building and
     /// caching it on first use. Fails with the file and line if the shader is invalid, or with
     /// wgpu's message if the device cannot run it (e.g. workgroup storage over the limit).
-    pub fn kernel(&self, name: &str, constants: &[(&str, f64)]) -> Result<Kernel> {
-        let file = shaders::kernel(name)?;
+    pub fn kernel(&self, file: &'static ShaderFile, constants: &[(&str, f64)]) -> Result<Kernel> {
         let key: PipelineKey = (
-            file.name,
+            file.path,
             constants
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_bits()))
@@ -350,7 +371,7 @@ impl Engine {
         }
         let (module, ir) = {
             let mut modules = self.modules.lock().expect("module lock");
-            match modules.get(file.name) {
+            match modules.get(file.path) {
                 Some(m) => m.clone(),
                 None => {
                     let (pre, ir) = shaders::validate(file)?;
@@ -361,7 +382,7 @@ impl Engine {
                             source: wgpu::ShaderSource::Wgsl(pre.text.into()),
                         });
                     let entry = (m, Arc::new(ir));
-                    modules.insert(file.name, entry.clone());
+                    modules.insert(file.path, entry.clone());
                     entry
                 }
             }
@@ -416,9 +437,13 @@ impl Engine {
                 message: one_line(&e.to_string()),
             });
         }
+        let invocations = needs
+            .workgroup_size
+            .map_or(1, |[x, y, z]| x.saturating_mul(y).saturating_mul(z));
         let kernel = Kernel {
             name: file.name,
             pipeline: Arc::new(pipeline),
+            invocations,
         };
         self.pipelines
             .lock()
@@ -499,7 +524,11 @@ impl Engine {
     /// Starts an empty recording.
     pub fn recording(&self, label: &str) -> Recording {
         let align = self.adapter_limits.min_uniform_buffer_offset_alignment as u64;
-        Recording::new(label, align.max(16))
+        Recording::new(
+            label,
+            align.max(16),
+            self.limits.workgroups_per_dimension as u64,
+        )
     }
 
     fn check_errors(&self, context: &str) -> Result<()> {

@@ -1,5 +1,8 @@
-//! The shader table: every WGSL file under `shaders/` embedded with `include_str!`, a tiny
-//! `#import shared/<x>` preprocessor, and naga validation that needs no GPU.
+//! WGSL files as the engine sees them ([`ShaderFile`]: name, path, source and the helpers it may
+//! import), a tiny `#import shared/<x>` preprocessor, naga validation that needs no GPU, and the
+//! layout of a WGSL struct for the params-twin test. The files themselves are declared by the
+//! domains that own them (`crate::wgsl` holds the shared helpers); the engine knows no kernel
+//! by name.
 //!
 //! The preprocessor keeps line numbers of the kernel file intact: an `#import` line is turned into
 //! a comment and the imported file is appended *after* the kernel (WGSL declarations may come in
@@ -20,65 +23,8 @@ pub struct ShaderFile {
     pub path: &'static str,
     /// WGSL source as written.
     pub source: &'static str,
-}
-
-macro_rules! shader_table {
-    ($( $name:literal => $path:literal ),* $(,)?) => {
-        &[ $( ShaderFile {
-            name: $name,
-            path: concat!("shaders/", $path),
-            source: include_str!(concat!("../../shaders/", $path)),
-        } ),* ]
-    };
-}
-
-/// Every compute kernel. Each file has entry point `main`; binding 0 is its uniform `Params`.
-pub static KERNELS: &[ShaderFile] = shader_table! {
-    "cmul" => "linalg/cmul.wgsl",
-    "reduce_sum" => "linalg/reduce_sum.wgsl",
-    "axpy" => "linalg/axpy.wgsl",
-    "fft_lines" => "fft/fft_lines.wgsl",
-    "fft_stage" => "fft/fft_stage.wgsl",
-    "amp_loss" => "physics/amp_loss.wgsl",
-    "extract_patches" => "physics/extract_patches.wgsl",
-    "translate" => "physics/translate.wgsl",
-    "translate_adjoint" => "physics/translate_adjoint.wgsl",
-    "merge_patches" => "physics/merge_patches.wgsl",
-    "merge_patches_adjoint" => "physics/merge_patches_adjoint.wgsl",
-    "probe_grad" => "physics/probe_grad.wgsl",
-    "conv2d_fwd" => "nn/conv2d_fwd.wgsl",
-    "conv2d_fwd_subgroup" => "nn/conv2d_fwd_subgroup.wgsl",
-    "conv2d_bwd_weight" => "nn/conv2d_bwd_weight.wgsl",
-    "conv2d_bwd_weight_subgroup" => "nn/conv2d_bwd_weight_subgroup.wgsl",
-    "grad_reduce" => "nn/grad_reduce.wgsl",
-    "maxpool2x2_fwd" => "nn/maxpool2x2_fwd.wgsl",
-    "maxpool2x2_bwd" => "nn/maxpool2x2_bwd.wgsl",
-    "upsample2x_fwd" => "nn/upsample2x_fwd.wgsl",
-    "upsample2x_bwd" => "nn/upsample2x_bwd.wgsl",
-    "pad_crop" => "nn/pad_crop.wgsl",
-    "activation_fwd" => "nn/activation_fwd.wgsl",
-    "activation_bwd" => "nn/activation_bwd.wgsl",
-    "object_patch" => "nn/object_patch.wgsl",
-    "object_patch_bwd" => "nn/object_patch_bwd.wgsl",
-    "adam" => "nn/adam.wgsl",
-    "mse_grad" => "nn/mse_grad.wgsl",
-};
-
-/// Helpers that kernels pull in with `#import shared/<x>`.
-pub static SHARED: &[ShaderFile] = shader_table! {
-    "shared/complex" => "shared/complex.wgsl",
-    "shared/index" => "shared/index.wgsl",
-    "shared/fft" => "shared/fft.wgsl",
-    "shared/bilinear" => "shared/bilinear.wgsl",
-    "shared/halo8" => "shared/halo8.wgsl",
-};
-
-/// Looks a kernel up by name.
-pub fn kernel(name: &str) -> Result<&'static ShaderFile, GpuError> {
-    KERNELS
-        .iter()
-        .find(|k| k.name == name)
-        .ok_or_else(|| GpuError::UnknownKernel(name.to_string()))
+    /// The helpers its `#import shared/<x>` lines may name (the domains' shared library).
+    pub library: &'static [ShaderFile],
 }
 
 /// A kernel with its imports expanded, plus the map from output lines back to files.
@@ -118,12 +64,11 @@ pub fn preprocess(file: &ShaderFile) -> Result<Preprocessed, GpuError> {
         pieces.push((line_no, f.path));
         for (k, line) in f.source.lines().enumerate() {
             if let Some(target) = import_target(line) {
-                let shared = SHARED.iter().find(|s| s.name == target).ok_or_else(|| {
+                let shared = f.library.iter().find(|s| s.name == target).ok_or_else(|| {
+                    let known: Vec<&str> = f.library.iter().map(|s| s.name).collect();
                     GpuError::ShaderInvalid {
                         path: format!("{}:{}", f.path, k + 1),
-                        message: format!(
-                            "unknown import '{target}' (known: shared/complex, shared/index, shared/fft, shared/halo8)"
-                        ),
+                        message: format!("unknown import '{target}' (known: {})", known.join(", ")),
                     }
                 })?;
                 if seen.insert(shared.name) {
@@ -188,86 +133,122 @@ pub fn validate(file: &ShaderFile) -> Result<(Preprocessed, naga::Module), GpuEr
     Ok((pre, module))
 }
 
-/// `(size, alignment)` in bytes of the WGSL struct `name` in `module`, as naga lays it out.
-pub fn struct_layout(module: &naga::Module, name: &str) -> Option<(u32, u32)> {
+/// Layout of a WGSL struct as naga computes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StructLayout {
+    /// Size in bytes.
+    pub size: u32,
+    /// Alignment in bytes.
+    pub align: u32,
+    /// `(member name, byte offset)` in declaration order.
+    pub members: Vec<(String, u32)>,
+}
+
+/// The layout of the WGSL struct `name` in `module`, as naga lays it out.
+pub fn struct_layout(module: &naga::Module, name: &str) -> Option<StructLayout> {
     let mut layouter = naga::proc::Layouter::default();
     layouter.update(module.to_ctx()).ok()?;
     module.types.iter().find_map(|(h, t)| {
         (t.name.as_deref() == Some(name)).then(|| {
             let l = layouter[h];
-            (l.size, l.alignment.round_up(1))
+            let members = match &t.inner {
+                naga::TypeInner::Struct { members, .. } => members
+                    .iter()
+                    .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            StructLayout {
+                size: l.size,
+                align: l.alignment.round_up(1),
+                members,
+            }
         })
     })
 }
 
-/// A Rust params struct and the WGSL struct it mirrors, for the layout test.
-#[derive(Clone, Copy, Debug)]
+/// A Rust params struct and the WGSL struct it mirrors, for the layout test: the domains list
+/// theirs with [`params_twin!`](crate::params_twin).
+#[derive(Clone, Debug)]
 pub struct ParamsTwin {
-    /// Kernel whose WGSL declares the struct.
-    pub kernel: &'static str,
+    /// The kernel whose WGSL declares the struct.
+    pub kernel: &'static ShaderFile,
     /// WGSL struct name.
     pub wgsl_struct: &'static str,
+    /// Rust type name (for messages).
+    pub rust_type: &'static str,
     /// `size_of` of the Rust twin.
     pub size: usize,
     /// `align_of` of the Rust twin.
     pub align: usize,
+    /// `(field name, offset_of)` of every field of the Rust twin but its padding.
+    pub fields: Vec<(&'static str, usize)>,
 }
 
-macro_rules! twin {
-    ($kernel:literal, $wgsl:literal, $ty:ty) => {
-        ParamsTwin {
-            kernel: $kernel,
+impl ParamsTwin {
+    /// Differences between this Rust twin and naga's layout of the WGSL struct (empty when
+    /// they agree): size, alignment, and every field's name and offset, in order.
+    pub fn mismatches(&self, wgsl: &StructLayout) -> Vec<String> {
+        let mut out = Vec::new();
+        let who = format!(
+            "{}: {} (Rust) vs {} (WGSL)",
+            self.kernel.name, self.rust_type, self.wgsl_struct
+        );
+        if wgsl.size as usize != self.size {
+            out.push(format!("{who}: size {} vs {}", self.size, wgsl.size));
+        }
+        if self.align > wgsl.align as usize {
+            out.push(format!("{who}: alignment {} > {}", self.align, wgsl.align));
+        }
+        if self.size % 16 != 0 {
+            out.push(format!(
+                "{who}: size {} is not a multiple of 16 bytes (uniform params)",
+                self.size
+            ));
+        }
+        // Every field the Rust twin lists sits at the same offset as the WGSL member of that
+        // name; every WGSL member that is not padding (`_…`) is listed.
+        for (rn, ro) in &self.fields {
+            match wgsl.members.iter().find(|(wn, _)| wn == rn) {
+                Some((_, wo)) if *wo as usize == *ro => {}
+                Some((_, wo)) => out.push(format!("{who}: field {rn} at offset {ro} vs {wo}")),
+                None => out.push(format!("{who}: field {rn} has no WGSL member")),
+            }
+        }
+        for (wn, _) in &wgsl.members {
+            if !wn.starts_with('_') && !self.fields.iter().any(|(rn, _)| rn == wn) {
+                out.push(format!(
+                    "{who}: WGSL member {wn} is not a listed Rust field"
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// A [`ParamsTwin`] of `$ty` for the struct `$wgsl` of `$kernel` (a `ShaderFile`): its fields
+/// but the padding, by WGSL member name, each optionally `= path` to a nested Rust field.
+#[macro_export]
+macro_rules! params_twin {
+    ($kernel:expr, $wgsl:literal, $ty:ty { $($name:ident $(= $($path:ident).+)?),+ $(,)? }) => {
+        $crate::gpu::shaders::ParamsTwin {
+            kernel: &$kernel,
             wgsl_struct: $wgsl,
+            rust_type: stringify!($ty),
             size: std::mem::size_of::<$ty>(),
             align: std::mem::align_of::<$ty>(),
+            fields: vec![$((
+                stringify!($name),
+                $crate::params_twin!(@offset $ty, $name $(, $($path).+)?)
+            )),+],
         }
     };
-}
-
-/// Every `#[repr(C)]` params struct with its WGSL twin (checked by `tests/shaders_valid.rs`).
-pub fn params_twins() -> Vec<ParamsTwin> {
-    vec![
-        twin!("cmul", "Params", crate::linalg::CmulParams),
-        twin!("reduce_sum", "Params", crate::linalg::ReduceParams),
-        twin!("axpy", "Params", crate::linalg::AxpyParams),
-        twin!("fft_lines", "Params", crate::fft::LinesParams),
-        twin!("fft_stage", "Params", crate::fft::StageParams),
-        twin!("amp_loss", "Params", crate::physics::AmpLossParams),
-        twin!("extract_patches", "Params", crate::physics::ExtractParams),
-        twin!("translate", "Params", crate::physics::TranslateParams),
-        twin!(
-            "translate_adjoint",
-            "Params",
-            crate::physics::TranslateParams
-        ),
-        twin!("merge_patches", "Params", crate::physics::MergeParams),
-        twin!(
-            "merge_patches_adjoint",
-            "Params",
-            crate::physics::MergeParams
-        ),
-        twin!("probe_grad", "Params", crate::physics::ProbeGradParams),
-        twin!("conv2d_fwd", "Params", crate::nn::ConvParams),
-        twin!("conv2d_fwd_subgroup", "Params", crate::nn::ConvParams),
-        twin!("conv2d_bwd_weight", "Params", crate::nn::ConvWeightParams),
-        twin!(
-            "conv2d_bwd_weight_subgroup",
-            "Params",
-            crate::nn::ConvWeightParams
-        ),
-        twin!("grad_reduce", "Params", crate::nn::GradReduceParams),
-        twin!("maxpool2x2_fwd", "Params", crate::nn::PoolParams),
-        twin!("maxpool2x2_bwd", "Params", crate::nn::PoolParams),
-        twin!("upsample2x_fwd", "Params", crate::nn::UpsampleParams),
-        twin!("upsample2x_bwd", "Params", crate::nn::UpsampleParams),
-        twin!("pad_crop", "Params", crate::nn::PadCropParams),
-        twin!("activation_fwd", "Params", crate::nn::ActParams),
-        twin!("activation_bwd", "Params", crate::nn::ActParams),
-        twin!("object_patch", "Params", crate::nn::ObjectParams),
-        twin!("object_patch_bwd", "Params", crate::nn::ObjectParams),
-        twin!("adam", "Params", crate::nn::AdamParams),
-        twin!("mse_grad", "Params", crate::nn::MseParams),
-    ]
+    (@offset $ty:ty, $name:ident) => {
+        std::mem::offset_of!($ty, $name)
+    };
+    (@offset $ty:ty, $name:ident, $($path:ident).+) => {
+        std::mem::offset_of!($ty, $($path).+)
+    };
 }
 
 /// Evaluates a global expression that is a literal or an override (by name in `constants`, else

@@ -27,6 +27,239 @@ use num_complex::Complex32;
 
 use crate::gpu::{Engine, GpuBuffer, GpuError, Kernel, Recording, Result};
 
+/// The WGSL kernels of this module (`shaders/nn/`).
+pub mod kernels {
+    use crate::gpu::shaders::{ParamsTwin, ShaderFile};
+
+    /// `shaders/nn/conv2d_fwd.wgsl`.
+    pub static CONV2D_FWD: ShaderFile = crate::wgsl_kernel!("nn", "conv2d_fwd");
+    /// `shaders/nn/conv2d_fwd_subgroup.wgsl`.
+    pub static CONV2D_FWD_SUBGROUP: ShaderFile = crate::wgsl_kernel!("nn", "conv2d_fwd_subgroup");
+    /// `shaders/nn/conv2d_bwd_weight.wgsl`.
+    pub static CONV2D_BWD_WEIGHT: ShaderFile = crate::wgsl_kernel!("nn", "conv2d_bwd_weight");
+    /// `shaders/nn/conv2d_bwd_weight_subgroup.wgsl`.
+    pub static CONV2D_BWD_WEIGHT_SUBGROUP: ShaderFile =
+        crate::wgsl_kernel!("nn", "conv2d_bwd_weight_subgroup");
+    /// `shaders/nn/grad_reduce.wgsl`.
+    pub static GRAD_REDUCE: ShaderFile = crate::wgsl_kernel!("nn", "grad_reduce");
+    /// `shaders/nn/maxpool2x2_fwd.wgsl`.
+    pub static MAXPOOL2X2_FWD: ShaderFile = crate::wgsl_kernel!("nn", "maxpool2x2_fwd");
+    /// `shaders/nn/maxpool2x2_bwd.wgsl`.
+    pub static MAXPOOL2X2_BWD: ShaderFile = crate::wgsl_kernel!("nn", "maxpool2x2_bwd");
+    /// `shaders/nn/upsample2x_fwd.wgsl`.
+    pub static UPSAMPLE2X_FWD: ShaderFile = crate::wgsl_kernel!("nn", "upsample2x_fwd");
+    /// `shaders/nn/upsample2x_bwd.wgsl`.
+    pub static UPSAMPLE2X_BWD: ShaderFile = crate::wgsl_kernel!("nn", "upsample2x_bwd");
+    /// `shaders/nn/pad_crop.wgsl`.
+    pub static PAD_CROP: ShaderFile = crate::wgsl_kernel!("nn", "pad_crop");
+    /// `shaders/nn/activation_fwd.wgsl`.
+    pub static ACTIVATION_FWD: ShaderFile = crate::wgsl_kernel!("nn", "activation_fwd");
+    /// `shaders/nn/activation_bwd.wgsl`.
+    pub static ACTIVATION_BWD: ShaderFile = crate::wgsl_kernel!("nn", "activation_bwd");
+    /// `shaders/nn/object_patch.wgsl`.
+    pub static OBJECT_PATCH: ShaderFile = crate::wgsl_kernel!("nn", "object_patch");
+    /// `shaders/nn/object_patch_bwd.wgsl`.
+    pub static OBJECT_PATCH_BWD: ShaderFile = crate::wgsl_kernel!("nn", "object_patch_bwd");
+    /// `shaders/nn/adam.wgsl`.
+    pub static ADAM: ShaderFile = crate::wgsl_kernel!("nn", "adam");
+    /// `shaders/nn/mse_grad.wgsl`.
+    pub static MSE_GRAD: ShaderFile = crate::wgsl_kernel!("nn", "mse_grad");
+
+    /// Every kernel of the module.
+    pub static ALL: [&ShaderFile; 16] = [
+        &CONV2D_FWD,
+        &CONV2D_FWD_SUBGROUP,
+        &CONV2D_BWD_WEIGHT,
+        &CONV2D_BWD_WEIGHT_SUBGROUP,
+        &GRAD_REDUCE,
+        &MAXPOOL2X2_FWD,
+        &MAXPOOL2X2_BWD,
+        &UPSAMPLE2X_FWD,
+        &UPSAMPLE2X_BWD,
+        &PAD_CROP,
+        &ACTIVATION_FWD,
+        &ACTIVATION_BWD,
+        &OBJECT_PATCH,
+        &OBJECT_PATCH_BWD,
+        &ADAM,
+        &MSE_GRAD,
+    ];
+
+    /// The Rust twin of every kernel's params struct (checked against naga's layout).
+    pub fn params_twins() -> Vec<ParamsTwin> {
+        use super::*;
+        vec![
+            crate::params_twin!(
+                CONV2D_FWD,
+                "Params",
+                ConvParams {
+                    batch,
+                    cin,
+                    cout,
+                    height,
+                    width,
+                    in_cstride,
+                    out_cstride,
+                    w_off,
+                    b_off,
+                    w_co,
+                    w_ci,
+                    flip,
+                    act,
+                    accumulate,
+                    tiles_x,
+                    tiles_y,
+                    co_tiles
+                }
+            ),
+            crate::params_twin!(
+                CONV2D_FWD_SUBGROUP,
+                "Params",
+                ConvParams {
+                    batch,
+                    cin,
+                    cout,
+                    height,
+                    width,
+                    in_cstride,
+                    out_cstride,
+                    w_off,
+                    b_off,
+                    w_co,
+                    w_ci,
+                    flip,
+                    act,
+                    accumulate,
+                    tiles_x,
+                    tiles_y,
+                    co_tiles
+                }
+            ),
+            crate::params_twin!(
+                CONV2D_BWD_WEIGHT,
+                "Params",
+                ConvWeightParams {
+                    batch,
+                    cin,
+                    cout,
+                    height,
+                    width,
+                    in_cstride,
+                    dz_cstride,
+                    tiles_x,
+                    tiles_y,
+                    co_tiles,
+                    ci_tiles,
+                    splits,
+                    tiles_per_split
+                }
+            ),
+            crate::params_twin!(
+                CONV2D_BWD_WEIGHT_SUBGROUP,
+                "Params",
+                ConvWeightParams {
+                    batch,
+                    cin,
+                    cout,
+                    height,
+                    width,
+                    in_cstride,
+                    dz_cstride,
+                    tiles_x,
+                    tiles_y,
+                    co_tiles,
+                    ci_tiles,
+                    splits,
+                    tiles_per_split
+                }
+            ),
+            crate::params_twin!(
+                GRAD_REDUCE,
+                "Params",
+                GradReduceParams {
+                    len,
+                    splits,
+                    off,
+                    accumulate
+                }
+            ),
+            crate::params_twin!(
+                MAXPOOL2X2_FWD,
+                "Params",
+                PoolParams {
+                    planes,
+                    height,
+                    width,
+                    gate
+                }
+            ),
+            crate::params_twin!(
+                MAXPOOL2X2_BWD,
+                "Params",
+                PoolParams {
+                    planes,
+                    height,
+                    width,
+                    gate
+                }
+            ),
+            crate::params_twin!(
+                UPSAMPLE2X_FWD,
+                "Params",
+                UpsampleParams {
+                    planes,
+                    height,
+                    width,
+                    gate
+                }
+            ),
+            crate::params_twin!(
+                UPSAMPLE2X_BWD,
+                "Params",
+                UpsampleParams {
+                    planes,
+                    height,
+                    width,
+                    gate
+                }
+            ),
+            crate::params_twin!(
+                PAD_CROP,
+                "Params",
+                PadCropParams {
+                    planes,
+                    in_h,
+                    in_w,
+                    out_h,
+                    out_w,
+                    oy,
+                    ox
+                }
+            ),
+            crate::params_twin!(ACTIVATION_FWD, "Params", ActParams { len, mode }),
+            crate::params_twin!(ACTIVATION_BWD, "Params", ActParams { len, mode }),
+            crate::params_twin!(OBJECT_PATCH, "Params", ObjectParams { planes, h, n, act }),
+            crate::params_twin!(
+                OBJECT_PATCH_BWD,
+                "Params",
+                ObjectParams { planes, h, n, act }
+            ),
+            crate::params_twin!(
+                ADAM,
+                "Params",
+                AdamParams {
+                    len,
+                    alpha,
+                    beta1,
+                    beta2,
+                    eps
+                }
+            ),
+            crate::params_twin!(MSE_GRAD, "Params", MseParams { len, scale }),
+        ]
+    }
+}
+
 /// Sentinel meaning "no bias" in [`ConvParams::b_off`].
 pub const NO_BIAS: u32 = u32::MAX;
 
@@ -675,7 +908,7 @@ impl Conv2d {
             )));
         }
         layout.check(engine)?;
-        let reduce = engine.kernel("grad_reduce", &[("WG", ELEM_WG as f64)])?;
+        let reduce = engine.kernel(&kernels::GRAD_REDUCE, &[("WG", ELEM_WG as f64)])?;
         match layout {
             ConvLayout::Tiled => {
                 let (h, w) = (spec.height, spec.width);
@@ -685,11 +918,11 @@ impl Conv2d {
                 Ok(Conv2d {
                     spec,
                     layout,
-                    fwd: engine.kernel("conv2d_fwd", &ft.constants())?,
+                    fwd: engine.kernel(&kernels::CONV2D_FWD, &ft.constants())?,
                     fwd_tiling: PassTiling::Tiled(ft),
-                    bwd_in: engine.kernel("conv2d_fwd", &bt.constants())?,
+                    bwd_in: engine.kernel(&kernels::CONV2D_FWD, &bt.constants())?,
                     bwd_in_tiling: PassTiling::Tiled(bt),
-                    bwd_w: engine.kernel("conv2d_bwd_weight", &wt.constants())?,
+                    bwd_w: engine.kernel(&kernels::CONV2D_BWD_WEIGHT, &wt.constants())?,
                     bwd_w_tiling: PassTiling::TiledWeight(wt),
                     reduce,
                 })
@@ -705,7 +938,7 @@ impl Conv2d {
                     ..ft
                 };
                 let wt = SubgroupTiling::choose(spec.cin);
-                let fwd = engine.kernel("conv2d_fwd_subgroup", &ft.fwd_constants())?;
+                let fwd = engine.kernel(&kernels::CONV2D_FWD_SUBGROUP, &ft.fwd_constants())?;
                 Ok(Conv2d {
                     spec,
                     layout,
@@ -713,7 +946,8 @@ impl Conv2d {
                     fwd,
                     fwd_tiling: PassTiling::Subgroup(ft),
                     bwd_in_tiling: PassTiling::Subgroup(bt),
-                    bwd_w: engine.kernel("conv2d_bwd_weight_subgroup", &wt.weight_constants())?,
+                    bwd_w: engine
+                        .kernel(&kernels::CONV2D_BWD_WEIGHT_SUBGROUP, &wt.weight_constants())?,
                     bwd_w_tiling: PassTiling::Subgroup(wt),
                     reduce,
                 })
@@ -957,8 +1191,8 @@ impl MaxPool2x2 {
     pub fn new(engine: &Engine) -> Result<Self> {
         let c = [("WG", ELEM_WG as f64)];
         Ok(MaxPool2x2 {
-            fwd: engine.kernel("maxpool2x2_fwd", &c)?,
-            bwd: engine.kernel("maxpool2x2_bwd", &c)?,
+            fwd: engine.kernel(&kernels::MAXPOOL2X2_FWD, &c)?,
+            bwd: engine.kernel(&kernels::MAXPOOL2X2_BWD, &c)?,
         })
     }
 
@@ -1040,8 +1274,8 @@ impl Upsample2x {
     pub fn new(engine: &Engine) -> Result<Self> {
         let c = [("WG", ELEM_WG as f64)];
         Ok(Upsample2x {
-            fwd: engine.kernel("upsample2x_fwd", &c)?,
-            bwd: engine.kernel("upsample2x_bwd", &c)?,
+            fwd: engine.kernel(&kernels::UPSAMPLE2X_FWD, &c)?,
+            bwd: engine.kernel(&kernels::UPSAMPLE2X_BWD, &c)?,
         })
     }
 
@@ -1117,7 +1351,7 @@ impl PadCrop {
     /// Builds the pipeline.
     pub fn new(engine: &Engine) -> Result<Self> {
         Ok(PadCrop {
-            kernel: engine.kernel("pad_crop", &[("WG", ELEM_WG as f64)])?,
+            kernel: engine.kernel(&kernels::PAD_CROP, &[("WG", ELEM_WG as f64)])?,
         })
     }
 
@@ -1174,8 +1408,8 @@ impl ActivationOp {
     pub fn new(engine: &Engine) -> Result<Self> {
         let c = [("WG", ELEM_WG as f64)];
         Ok(ActivationOp {
-            fwd: engine.kernel("activation_fwd", &c)?,
-            bwd: engine.kernel("activation_bwd", &c)?,
+            fwd: engine.kernel(&kernels::ACTIVATION_FWD, &c)?,
+            bwd: engine.kernel(&kernels::ACTIVATION_BWD, &c)?,
         })
     }
 
@@ -1242,8 +1476,8 @@ impl ObjectPatch {
     pub fn new(engine: &Engine) -> Result<Self> {
         let c = [("WG", ELEM_WG as f64)];
         Ok(ObjectPatch {
-            fwd: engine.kernel("object_patch", &c)?,
-            bwd: engine.kernel("object_patch_bwd", &c)?,
+            fwd: engine.kernel(&kernels::OBJECT_PATCH, &c)?,
+            bwd: engine.kernel(&kernels::OBJECT_PATCH_BWD, &c)?,
         })
     }
 
@@ -1365,7 +1599,7 @@ impl Adam {
     /// Builds the pipeline.
     pub fn new(engine: &Engine) -> Result<Self> {
         Ok(Adam {
-            kernel: engine.kernel("adam", &[("WG", ELEM_WG as f64)])?,
+            kernel: engine.kernel(&kernels::ADAM, &[("WG", ELEM_WG as f64)])?,
         })
     }
 
@@ -1414,7 +1648,7 @@ impl MseGrad {
     /// Builds the pipeline.
     pub fn new(engine: &Engine) -> Result<Self> {
         Ok(MseGrad {
-            kernel: engine.kernel("mse_grad", &[("WG", ELEM_WG as f64)])?,
+            kernel: engine.kernel(&kernels::MSE_GRAD, &[("WG", ELEM_WG as f64)])?,
         })
     }
 

@@ -28,7 +28,7 @@ impl ExtractPatches {
     /// Builds the pipeline.
     pub fn new(engine: &Engine) -> Result<Self> {
         Ok(ExtractPatches {
-            kernel: engine.kernel("extract_patches", &[("WG", 256.0)])?,
+            kernel: engine.kernel(&super::kernels::EXTRACT_PATCHES, &[("WG", 256.0)])?,
         })
     }
 

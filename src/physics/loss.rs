@@ -40,7 +40,7 @@ impl AmpLoss {
     /// Builds the pipeline.
     pub fn new(engine: &Engine) -> Result<Self> {
         Ok(AmpLoss {
-            kernel: engine.kernel("amp_loss", &[("WG", 256.0)])?,
+            kernel: engine.kernel(&super::kernels::AMP_LOSS, &[("WG", 256.0)])?,
         })
     }
 
@@ -114,7 +114,7 @@ impl ProbeGrad {
     /// Builds the pipeline.
     pub fn new(engine: &Engine) -> Result<Self> {
         Ok(ProbeGrad {
-            kernel: engine.kernel("probe_grad", &[("WG", WG as f64)])?,
+            kernel: engine.kernel(&super::kernels::PROBE_GRAD, &[("WG", WG as f64)])?,
         })
     }
 

@@ -93,8 +93,8 @@ impl MergePatches {
     pub fn new(engine: &Engine) -> Result<Self> {
         let wg = [("WG", WG as f64)];
         Ok(MergePatches {
-            fwd: engine.kernel("merge_patches", &wg)?,
-            adj: engine.kernel("merge_patches_adjoint", &wg)?,
+            fwd: engine.kernel(&super::kernels::MERGE_PATCHES, &wg)?,
+            adj: engine.kernel(&super::kernels::MERGE_PATCHES_ADJOINT, &wg)?,
         })
     }
 

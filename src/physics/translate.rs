@@ -128,8 +128,8 @@ impl Translate {
     pub fn new(engine: &Engine) -> Result<Self> {
         let wg = [("WG", WG as f64)];
         Ok(Translate {
-            fwd: engine.kernel("translate", &wg)?,
-            adj: engine.kernel("translate_adjoint", &wg)?,
+            fwd: engine.kernel(&super::kernels::TRANSLATE, &wg)?,
+            adj: engine.kernel(&super::kernels::TRANSLATE_ADJOINT, &wg)?,
         })
     }
 

@@ -178,12 +178,14 @@ pub fn write_pictures(dir: &Path, s: &Stitched) -> Result<(), TrainError> {
         ),
     ] {
         let p = dir.join(name);
-        crate::util::plot::save_png(&crate::util::plot::colormap_with_bar(&v, s.h, s.w, None), &p).map_err(
-            |e| TrainError::Io {
-                path: p.display().to_string(),
-                message: e.to_string(),
-            },
-        )?;
+        crate::util::plot::save_png(
+            &crate::util::plot::colormap_with_bar(&v, s.h, s.w, None),
+            &p,
+        )
+        .map_err(|e| TrainError::Io {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        })?;
     }
     Ok(())
 }

@@ -54,8 +54,7 @@ pub fn prepare_dir(dir: &Path, kind: &str, overwrite: bool) -> Result<(), RunErr
     check_dir(dir, overwrite)?;
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let marker = serde_json::json!({ "kind": kind, "ptycho_version": env!("CARGO_PKG_VERSION") });
-    fs::write_bytes_atomic(&dir.join(MARKER), marker.to_string().as_bytes())
-        .map_err(|e| io(dir, e))
+    fs::write_bytes_atomic(&dir.join(MARKER), marker.to_string().as_bytes()).map_err(|e| io(dir, e))
 }
 
 /// The refusal part of [`prepare_dir`], without writing anything: call it before reading the
