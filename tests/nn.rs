@@ -163,7 +163,7 @@ fn conv_case_in(
     for _ in 0..2 {
         let ggrad = nan_buf(engine, "grads", params.len());
         let mut rec = engine.recording("test.conv.bwd_params");
-        conv.backward_params(engine, &mut rec, &gx, &gdz, &part, &ggrad, false, batch)
+        conv.backward_weight(engine, &mut rec, &gx, &gdz, &part, &ggrad, false, batch)
             .unwrap();
         engine.submit(rec).unwrap();
         let got: Vec<f32> = engine.read(&ggrad).unwrap();
@@ -178,12 +178,12 @@ fn conv_case_in(
     }
     let first = grads_first.unwrap();
     let got = f64s(&first[spec.w_off..]);
-    let want = cpu::conv2d_bwd_params(&spec, &f64s(&x), &f64s(&dz), batch);
+    let want = cpu::conv2d_bwd_weight(&spec, &f64s(&x), &f64s(&dz), batch);
     sum_tol(batch * h * w).assert_all(&format!("{what} parameter gradient"), &got, &want);
     // Accumulate: the gradient already there is added.
     let ggrad = up(engine, "grads.acc", &first);
     let mut rec = engine.recording("test.conv.bwd_params.accumulated");
-    conv.backward_params(engine, &mut rec, &gx, &gdz, &part, &ggrad, true, batch)
+    conv.backward_weight(engine, &mut rec, &gx, &gdz, &part, &ggrad, true, batch)
         .unwrap();
     engine.submit(rec).unwrap();
     let got = f64s(&engine.read(&ggrad).unwrap()[spec.w_off..]);

@@ -66,11 +66,11 @@ impl Timing {
 }
 
 /// Times GPU work: `record` fills a fresh recording each repetition.
-pub fn time_gpu(
+pub fn time_gpu<E: From<crate::gpu::GpuError>>(
     engine: &Engine,
     opts: &BenchOpts,
-    mut record: impl FnMut(&mut Recording) -> Result<()>,
-) -> Result<Timing> {
+    mut record: impl FnMut(&mut Recording) -> std::result::Result<(), E>,
+) -> std::result::Result<Timing, E> {
     let timestamps = engine.has_timestamps();
     let mut samples = Vec::with_capacity(opts.repeats);
     for k in 0..opts.warmup + opts.repeats.max(1) {

@@ -11,8 +11,8 @@ use num_complex::Complex32;
 
 use super::{BenchOpts, Row, Timing, report, time_cpu, time_gpu};
 use crate::gpu::Engine;
-use crate::model::{Layout, NetConfig, Network, cpu as net_cpu};
-use crate::nn::{Conv2d, ConvLayout, ConvSpec, cpu};
+use crate::model::{Layout, ModelError, NetConfig, Network, cpu as net_cpu};
+use crate::nn::{Conv2d, ConvLayout, ConvSpec, NnError, cpu};
 
 /// `ptycho bench conv`.
 #[derive(Clone, Debug, Args)]
@@ -81,7 +81,7 @@ fn distinct_layers(layout: &Layout) -> Vec<(String, ConvSpec)> {
 
 /// The layouts a conv benchmark runs: `both` (every layout the adapter can run, the tiled one
 /// first), or one of `tiled`, `subgroup`, `auto`.
-pub fn bench_layouts(engine: &Engine, which: &str) -> crate::gpu::Result<Vec<ConvLayout>> {
+pub fn bench_layouts(engine: &Engine, which: &str) -> Result<Vec<ConvLayout>, NnError> {
     if which == "both" {
         return Ok(ConvLayout::available(engine));
     }
@@ -90,7 +90,7 @@ pub fn bench_layouts(engine: &Engine, which: &str) -> crate::gpu::Result<Vec<Con
 
 /// Per-layer forward / input-gradient / weight-gradient timings of the real layer shapes, for
 /// each layout, with the speed-up of every layout over the first.
-pub fn conv(engine: &Engine, opts: &BenchOpts, a: &ConvArgs) -> crate::gpu::Result<()> {
+pub fn conv(engine: &Engine, opts: &BenchOpts, a: &ConvArgs) -> Result<(), NnError> {
     let cfg = NetConfig::ptychopinn(a.n, a.c);
     let layout =
         Layout::new(&cfg).map_err(|e| crate::gpu::GpuError::InvalidArgument(e.to_string()))?;
@@ -164,7 +164,7 @@ pub fn conv(engine: &Engine, opts: &BenchOpts, a: &ConvArgs) -> crate::gpu::Resu
                 extra: vec![("GFLOP/s".into(), gflops(macs, &bin))],
             });
             let bw = time_gpu(engine, opts, |rec| {
-                conv.backward_params(engine, rec, &x, &dz, &part, &g, false, b)
+                conv.backward_weight(engine, rec, &x, &dz, &part, &g, false, b)
             })?;
             gf[2].push(gflops(macs, &bw));
             rows.push(Row {
@@ -216,7 +216,7 @@ pub fn conv(engine: &Engine, opts: &BenchOpts, a: &ConvArgs) -> crate::gpu::Resu
 
 /// Whole-network throughput: forward, and forward + backward (from a fixed dL/dO) + Adam, for
 /// each conv layout, the layouts' samples interleaved so that a noisy machine affects them alike.
-pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkArgs) -> crate::gpu::Result<()> {
+pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkArgs) -> Result<(), ModelError> {
     let to_gpu = |e: crate::model::ModelError| crate::gpu::GpuError::InvalidArgument(e.to_string());
     let c = a.gridsize * a.gridsize;
     let cfg = NetConfig::ptychopinn(a.n, c);

@@ -164,21 +164,6 @@ pub fn to_u32(what: &str, v: usize) -> Result<u32> {
         .map_err(|_| GpuError::InvalidArgument(format!("{what} = {v} does not fit in 32 bits")))
 }
 
-/// Splits a 1-D count of workgroups into an `[x, y, 1]` grid with at most `max` per dimension
-/// (kernels recover the linear index with `shared/index.wgsl`).
-pub(crate) fn fold_grid(workgroups: u64, max: u64) -> Result<[u32; 3]> {
-    if workgroups <= max {
-        return Ok([workgroups.max(1) as u32, 1, 1]);
-    }
-    let y = workgroups.div_ceil(max);
-    if y > max {
-        return Err(GpuError::InvalidArgument(format!(
-            "dispatch of {workgroups} workgroups exceeds {max}×{max}; split the batch"
-        )));
-    }
-    Ok([max as u32, y as u32, 1])
-}
-
 /// Errors reported by wgpu outside any error scope (device loss, uncaptured validation).
 #[derive(Default)]
 struct ErrorSink {
@@ -352,7 +337,23 @@ impl Engine {
 
     /// Splits a 1-D count of workgroups into an `[x, y, 1]` grid within the per-dimension limit.
     pub fn grid(&self, workgroups: u64) -> Result<[u32; 3]> {
-        fold_grid(workgroups, self.limits.workgroups_per_dimension as u64)
+        let max = self.limits.workgroups_per_dimension as u64;
+        if workgroups <= max {
+            return Ok([workgroups.max(1) as u32, 1, 1]);
+        }
+        let y = workgroups.div_ceil(max);
+        if y > max {
+            return Err(GpuError::InvalidArgument(format!(
+                "dispatch of {workgroups} workgroups exceeds {max}×{max}; split the batch"
+            )));
+        }
+        Ok([max as u32, y as u32, 1])
+    }
+
+    /// The grid of workgroups for `invocations` invocations of `kernel` (one per element of an
+    /// elementwise kernel), folded like [`Self::grid`].
+    pub fn threads_grid(&self, kernel: &Kernel, invocations: usize) -> Result<[u32; 3]> {
+        self.grid((invocations as u64).div_ceil(kernel.invocations().max(1) as u64))
     }
 
     /// Returns the pipeline of `file` specialised with override `constants`, building and
@@ -524,11 +525,7 @@ impl Engine {
     /// Starts an empty recording.
     pub fn recording(&self, label: &str) -> Recording {
         let align = self.adapter_limits.min_uniform_buffer_offset_alignment as u64;
-        Recording::new(
-            label,
-            align.max(16),
-            self.limits.workgroups_per_dimension as u64,
-        )
+        Recording::new(label, align.max(16))
     }
 
     fn check_errors(&self, context: &str) -> Result<()> {

@@ -2,9 +2,8 @@
 //! [`super::Engine::submit`] turns it into one command buffer, one submit, and reads back only
 //! the buffers that were asked for.
 
+use super::Kernel;
 use super::buffer::{Binding, GpuBuffer};
-use super::error::Result;
-use super::{Kernel, fold_grid};
 
 /// One recorded operation.
 #[derive(Debug)]
@@ -37,12 +36,10 @@ pub struct Recording {
     pub(crate) readbacks: Vec<Binding>,
     /// Time each dispatch with GPU timestamps (one compute pass per dispatch).
     pub(crate) profile: bool,
-    /// The adapter's workgroups per dispatch dimension (grids are folded to fit).
-    max_per_dimension: u64,
 }
 
 impl Recording {
-    pub(crate) fn new(label: &str, param_align: u64, max_per_dimension: u64) -> Self {
+    pub(crate) fn new(label: &str, param_align: u64) -> Self {
         Recording {
             label: label.to_string(),
             ops: Vec::new(),
@@ -50,7 +47,6 @@ impl Recording {
             param_align,
             readbacks: Vec::new(),
             profile: false,
-            max_per_dimension,
         }
     }
 
@@ -87,33 +83,6 @@ impl Recording {
             bindings: bindings.to_vec(),
             workgroups,
         });
-    }
-
-    /// Records `kernel` over `workgroups` workgroups in all, folded into an x·y grid where the
-    /// count exceeds the per-dimension limit.
-    pub fn dispatch_groups<P: bytemuck::Pod>(
-        &mut self,
-        kernel: &Kernel,
-        params: &P,
-        bindings: &[Binding],
-        workgroups: u64,
-    ) -> Result<()> {
-        let grid = fold_grid(workgroups, self.max_per_dimension)?;
-        self.dispatch(kernel, params, bindings, grid);
-        Ok(())
-    }
-
-    /// Records `kernel` with enough workgroups for `invocations` invocations (one per element
-    /// of an elementwise kernel).
-    pub fn dispatch_threads<P: bytemuck::Pod>(
-        &mut self,
-        kernel: &Kernel,
-        params: &P,
-        bindings: &[Binding],
-        invocations: usize,
-    ) -> Result<()> {
-        let wg = kernel.invocations().max(1) as u64;
-        self.dispatch_groups(kernel, params, bindings, (invocations as u64).div_ceil(wg))
     }
 
     /// Records a copy of `src` into `dst` (same byte size).

@@ -86,6 +86,9 @@ pub enum ModelError {
     /// A GPU error.
     #[error(transparent)]
     Gpu(#[from] GpuError),
+    /// A network-kernel error (shape, layout).
+    #[error(transparent)]
+    Nn(#[from] crate::nn::NnError),
 }
 
 /// Result alias of the model layer.

@@ -134,7 +134,7 @@ fn backward_pre(
         let h = &a.heads[head];
         let sh = conv(l, Part::Head(head));
         let feat = h.blocks.last().map(|b| &b[2]).unwrap_or(bottleneck);
-        add_grads(&mut g, &sh, &k::conv2d_bwd_params(&sh, feat, dz, batch));
+        add_grads(&mut g, &sh, &k::conv2d_bwd_weight(&sh, feat, dz, batch));
         let mut d = k::conv2d_bwd_input(&sh, dz, params, None, batch);
         for j in (0..l.dec_blocks()).rev() {
             let s0 = conv(l, Part::Decoder(head, j, 0));
@@ -142,14 +142,14 @@ fn backward_pre(
             let [y0, y1, _] = &h.blocks[j];
             // d is the gradient of the upsampled features; ReLU' of conv1 fused.
             let dz1 = k::upsample2x_bwd(y1, &d, batch * s1.cout, s1.height, s1.width, true);
-            add_grads(&mut g, &s1, &k::conv2d_bwd_params(&s1, y0, &dz1, batch));
+            add_grads(&mut g, &s1, &k::conv2d_bwd_weight(&s1, y0, &dz1, batch));
             let dz0 = k::conv2d_bwd_input(&s1, &dz1, params, Some(y0), batch);
             let xin = if j == 0 {
                 bottleneck
             } else {
                 &h.blocks[j - 1][2]
             };
-            add_grads(&mut g, &s0, &k::conv2d_bwd_params(&s0, xin, &dz0, batch));
+            add_grads(&mut g, &s0, &k::conv2d_bwd_weight(&s0, xin, &dz0, batch));
             d = k::conv2d_bwd_input(&s0, &dz0, params, None, batch);
         }
         for (acc, v) in d_bottleneck.iter_mut().zip(&d) {
@@ -162,10 +162,10 @@ fn backward_pre(
         let s1 = conv(l, Part::Encoder(b, 1));
         let [y0, y1, _] = &a.enc[b];
         let dz1 = k::maxpool2x2_bwd(y1, &d, batch * s1.cout, s1.height, s1.width, true);
-        add_grads(&mut g, &s1, &k::conv2d_bwd_params(&s1, y0, &dz1, batch));
+        add_grads(&mut g, &s1, &k::conv2d_bwd_weight(&s1, y0, &dz1, batch));
         let dz0 = k::conv2d_bwd_input(&s1, &dz1, params, Some(y0), batch);
         let xin = if b == 0 { &a.input } else { &a.enc[b - 1][2] };
-        add_grads(&mut g, &s0, &k::conv2d_bwd_params(&s0, xin, &dz0, batch));
+        add_grads(&mut g, &s0, &k::conv2d_bwd_weight(&s0, xin, &dz0, batch));
         if b > 0 {
             d = k::conv2d_bwd_input(&s0, &dz0, params, None, batch);
         }

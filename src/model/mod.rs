@@ -499,7 +499,7 @@ impl Network {
             let dh = &st.d_heads[head];
             let ch = self.conv(Part::Head(head));
             let feat = h.blocks.last().map(|x| &x[2]).unwrap_or(bottleneck);
-            ch.backward_params(engine, rec, feat, &dh.out, part, g, false, b)?;
+            ch.backward_weight(engine, rec, feat, &dh.out, part, g, false, b)?;
             let d_feat = dh.blocks.last().map(|x| &x[2]).unwrap_or(d_bottleneck);
             let accumulate_bottleneck = head == 1;
             ch.backward_input(
@@ -529,14 +529,14 @@ impl Network {
                     s.width,
                     true,
                 )?;
-                c1.backward_params(engine, rec, y0, dz1, part, g, false, b)?;
+                c1.backward_weight(engine, rec, y0, dz1, part, g, false, b)?;
                 c1.backward_input(engine, rec, dz1, p, dz0, Some(y0), false, b)?;
                 let (xin, dxin) = if j == 0 {
                     (bottleneck, d_bottleneck)
                 } else {
                     (&h.blocks[j - 1][2], &dh.blocks[j - 1][2])
                 };
-                c0.backward_params(engine, rec, xin, dz0, part, g, false, b)?;
+                c0.backward_weight(engine, rec, xin, dz0, part, g, false, b)?;
                 c0.backward_input(
                     engine,
                     rec,
@@ -566,10 +566,10 @@ impl Network {
                 s.width,
                 true,
             )?;
-            c1.backward_params(engine, rec, y0, dz1, part, g, false, b)?;
+            c1.backward_weight(engine, rec, y0, dz1, part, g, false, b)?;
             c1.backward_input(engine, rec, dz1, p, dz0, Some(y0), false, b)?;
             let xin = if k == 0 { &st.input } else { &st.enc[k - 1][2] };
-            c0.backward_params(engine, rec, xin, dz0, part, g, false, b)?;
+            c0.backward_weight(engine, rec, xin, dz0, part, g, false, b)?;
             if k > 0 {
                 c0.backward_input(engine, rec, dz0, p, &st.d_enc[k - 1][2], None, false, b)?;
             }

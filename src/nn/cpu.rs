@@ -143,7 +143,7 @@ pub fn conv2d_bwd_input(
 
 /// Twin of `conv2d_bwd_weight.wgsl` (or `conv2d_bwd_weight_subgroup.wgsl`) + `grad_reduce.wgsl`:
 /// the gradient of the layer's parameters, `[dW (cout·cin·9), db (cout)]`.
-pub fn conv2d_bwd_params(s: &ConvSpec, x: &[f64], dz: &[f64], batch: usize) -> Vec<f64> {
+pub fn conv2d_bwd_weight(s: &ConvSpec, x: &[f64], dz: &[f64], batch: usize) -> Vec<f64> {
     let (h, w) = (s.height, s.width);
     let plane = h * w;
     let mut g = vec![0.0; s.param_count()];

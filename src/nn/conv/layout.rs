@@ -1,0 +1,162 @@
+//! Which conv kernel family a layer runs ([`ConvLayout`]) and the tiling of each pass
+//! ([`PassTiling`]).
+
+use crate::gpu::Engine;
+
+use super::{ConvTiling, SubgroupTiling, WeightTiling};
+use crate::nn::{NnError, Result};
+
+/// Which family of conv kernels a layer runs.
+///
+/// - [`ConvLayout::Tiled`]: `conv2d_fwd` / `conv2d_bwd_weight`, workgroup-memory tiles with
+///   4×4-pixel × 4-channel register blocks ([`ConvTiling`], [`WeightTiling`]); runs anywhere.
+/// - [`ConvLayout::Subgroup`]: `conv2d_fwd_subgroup` / `conv2d_bwd_weight_subgroup`, one
+///   8-lane subgroup per 8×8-pixel × 16-channel tile with the input halo spread by
+///   `subgroupBroadcast` ([`SubgroupTiling`]). Valid only where the device has
+///   `Features::SUBGROUP` and every subgroup is exactly 8 lanes (min = max = 8), the width its
+///   unrolled broadcasts are written for. It is lavapipe's fastest measured layout
+///   (performance-notes.md); whether it pays on a GPU is unmeasured, so
+///   [`ConvLayout::for_engine`] picks it automatically only on CPU adapters.
+///
+/// `PTYCHO_CONV_LAYOUT=tiled|subgroup|auto` (see [`ConvLayout::ENV`]) forces either; forcing
+/// `subgroup` where it is not valid is an error, never a silent fallback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConvLayout {
+    /// Workgroup-memory tiles, register blocks (any adapter).
+    Tiled,
+    /// One 8-lane subgroup per tile, halo by broadcast (subgroup size exactly 8).
+    Subgroup,
+}
+
+impl ConvLayout {
+    /// Environment variable that forces a layout: `tiled`, `subgroup` or `auto` (the default).
+    pub const ENV: &'static str = "PTYCHO_CONV_LAYOUT";
+
+    /// Lanes the subgroup kernels are written for.
+    pub const SUBGROUP_LANES: u32 = 8;
+
+    /// Name as accepted by [`ConvLayout::ENV`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConvLayout::Tiled => "tiled",
+            ConvLayout::Subgroup => "subgroup",
+        }
+    }
+
+    /// Whether `engine` can run [`ConvLayout::Subgroup`]: subgroup operations enabled and every
+    /// subgroup exactly [`Self::SUBGROUP_LANES`] wide.
+    pub fn subgroup_valid(engine: &Engine) -> bool {
+        let l = engine.limits();
+        engine.has_subgroups()
+            && l.subgroup_min_size == Self::SUBGROUP_LANES
+            && l.subgroup_max_size == Self::SUBGROUP_LANES
+    }
+
+    /// The layouts `engine` can run (tests and benches run each).
+    pub fn available(engine: &Engine) -> Vec<ConvLayout> {
+        let mut v = vec![ConvLayout::Tiled];
+        if Self::subgroup_valid(engine) {
+            v.push(ConvLayout::Subgroup);
+        }
+        v
+    }
+
+    /// The automatic choice: [`ConvLayout::Subgroup`] where valid on a CPU adapter (where it was
+    /// measured fastest), [`ConvLayout::Tiled`] otherwise.
+    pub fn auto(engine: &Engine) -> ConvLayout {
+        if engine.is_cpu() && Self::subgroup_valid(engine) {
+            ConvLayout::Subgroup
+        } else {
+            ConvLayout::Tiled
+        }
+    }
+
+    /// Resolves a requested layout (`None` or `"auto"`: [`ConvLayout::auto`]); fails for an
+    /// unknown name or a subgroup layout the adapter cannot run.
+    pub fn resolve(engine: &Engine, requested: Option<&str>) -> Result<ConvLayout> {
+        let layout = match requested.map(str::trim) {
+            None | Some("") | Some("auto") => return Ok(Self::auto(engine)),
+            Some("tiled") => ConvLayout::Tiled,
+            Some("subgroup") => ConvLayout::Subgroup,
+            Some(other) => {
+                return Err(NnError::InvalidArgument(format!(
+                    "conv layout '{other}': expected tiled, subgroup or auto"
+                )));
+            }
+        };
+        layout.check(engine)?;
+        Ok(layout)
+    }
+
+    /// The layout for `engine`: [`ConvLayout::ENV`] if set, else [`ConvLayout::auto`].
+    pub fn for_engine(engine: &Engine) -> Result<ConvLayout> {
+        Self::resolve(engine, std::env::var(Self::ENV).ok().as_deref())
+    }
+
+    /// Fails if `engine` cannot run this layout.
+    pub fn check(self, engine: &Engine) -> Result<()> {
+        if self == ConvLayout::Subgroup && !Self::subgroup_valid(engine) {
+            let l = engine.limits();
+            return Err(NnError::InvalidArgument(format!(
+                "conv layout 'subgroup' needs subgroup operations with exactly {} lanes; {} has \
+                 subgroups {}, sizes {}–{}",
+                Self::SUBGROUP_LANES,
+                engine.describe(),
+                if engine.has_subgroups() { "on" } else { "off" },
+                l.subgroup_min_size,
+                l.subgroup_max_size
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for ConvLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The tiling of one conv pass, whichever layout it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum PassTiling {
+    /// `conv2d_fwd` (forward or input gradient).
+    Tiled(ConvTiling),
+    /// `conv2d_bwd_weight`.
+    TiledWeight(WeightTiling),
+    /// `conv2d_fwd_subgroup` or `conv2d_bwd_weight_subgroup`.
+    Subgroup(SubgroupTiling),
+}
+
+impl PassTiling {
+    /// `(tile height, tile width, output channels, input channels)` per workgroup.
+    pub fn shape(&self) -> (u32, u32, u32, u32) {
+        match *self {
+            PassTiling::Tiled(t) => (t.th, t.tw, t.co_t, t.ci_t),
+            PassTiling::TiledWeight(t) => (t.th, t.tw, t.co_t, t.ci_t),
+            PassTiling::Subgroup(t) => (
+                SubgroupTiling::TILE,
+                SubgroupTiling::TILE,
+                SubgroupTiling::CO_T,
+                t.ci_t,
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for PassTiling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            PassTiling::Tiled(t) => write!(f, "tiled {}x{}x{} ci{}", t.th, t.tw, t.co_t, t.ci_t),
+            PassTiling::TiledWeight(t) => {
+                write!(
+                    f,
+                    "tiled {}x{}x{} ci{} pr{}",
+                    t.th, t.tw, t.co_t, t.ci_t, t.pr
+                )
+            }
+            PassTiling::Subgroup(t) => write!(f, "subgroup{} 8x8x16 ci{}", t.sg, t.ci_t),
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! The 3×3 'same' convolution: forward, input gradient (the forward kernel on flipped,
+//! transposed weights) and weight + bias gradient (per-split partials summed in fixed order by
+//! `grad_reduce`), in two kernel layouts ([`ConvLayout`]).
+
+pub mod layout;
+pub mod subgroup;
+pub mod tiled;
+
+pub use layout::{ConvLayout, PassTiling};
+pub use subgroup::SubgroupTiling;
+pub use tiled::{ConvTiling, WeightTiling};
+
+use crate::gpu::{Engine, GpuBuffer, Kernel, Recording, to_u32};
+
+use super::{Activation, ELEM_WG, GATE, NnError, Result, kernels};
+
+/// Sentinel meaning "no bias" in [`ConvParams::b_off`].
+pub const NO_BIAS: u32 = u32::MAX;
+
+/// Workgroups a weight-gradient dispatch aims for (reduction splits × channel tiles).
+pub const WEIGHT_WORKGROUPS: usize = 128;
+
+/// Params of `shaders/nn/conv2d_fwd.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ConvParams {
+    /// Images.
+    pub batch: u32,
+    /// Input channels summed over.
+    pub cin: u32,
+    /// Output channels written.
+    pub cout: u32,
+    /// Image height.
+    pub height: u32,
+    /// Image width.
+    pub width: u32,
+    /// Channels per image in the input buffer.
+    pub in_cstride: u32,
+    /// Channels per image in the output buffer.
+    pub out_cstride: u32,
+    /// Offset of the weights in the parameter buffer.
+    pub w_off: u32,
+    /// Offset of the bias, or [`NO_BIAS`].
+    pub b_off: u32,
+    /// Weight tensor's output-channel dimension.
+    pub w_co: u32,
+    /// Weight tensor's input-channel dimension.
+    pub w_ci: u32,
+    /// 1: transposed, flipped weights (input gradient).
+    pub flip: u32,
+    /// 0 none, 1 ReLU, 2 sigmoid, 3 π·tanh, 4 gate by `gate > 0`.
+    pub act: u32,
+    /// 1: add the previous output.
+    pub accumulate: u32,
+    /// Pixel tiles along x.
+    pub tiles_x: u32,
+    /// Pixel tiles along y.
+    pub tiles_y: u32,
+    /// Output-channel tiles.
+    pub co_tiles: u32,
+    /// Padding to a multiple of 16 bytes.
+    pub _pad: [u32; 3],
+}
+
+/// Params of `shaders/nn/conv2d_bwd_weight.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ConvWeightParams {
+    /// Images.
+    pub batch: u32,
+    /// Input channels.
+    pub cin: u32,
+    /// Output channels.
+    pub cout: u32,
+    /// Image height.
+    pub height: u32,
+    /// Image width.
+    pub width: u32,
+    /// Channels per image in the input buffer.
+    pub in_cstride: u32,
+    /// Channels per image in the output-gradient buffer.
+    pub dz_cstride: u32,
+    /// Pixel tiles along x.
+    pub tiles_x: u32,
+    /// Pixel tiles along y.
+    pub tiles_y: u32,
+    /// Output-channel tiles.
+    pub co_tiles: u32,
+    /// Input-channel tiles.
+    pub ci_tiles: u32,
+    /// Reduction splits (partials).
+    pub splits: u32,
+    /// Spatial tiles per split.
+    pub tiles_per_split: u32,
+    /// Padding to a multiple of 16 bytes.
+    pub _pad: [u32; 3],
+}
+
+/// Params of `shaders/nn/grad_reduce.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GradReduceParams {
+    /// Values per split.
+    pub len: u32,
+    /// Splits.
+    pub splits: u32,
+    /// Offset in the gradient buffer.
+    pub off: u32,
+    /// 1: add to the existing gradient.
+    pub accumulate: u32,
+}
+
+/// Static description of one 3×3 'same' conv layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ConvSpec {
+    /// Input channels the conv reads (the first `cin` of `in_cstride`).
+    pub cin: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Image height.
+    pub height: usize,
+    /// Image width.
+    pub width: usize,
+    /// Channels per image of the input tensor (≥ `cin`).
+    pub in_cstride: usize,
+    /// Fused activation.
+    pub act: Activation,
+    /// Offset of `W[cout][cin][3][3]` in the parameter buffer; the bias follows it.
+    pub w_off: usize,
+}
+
+impl ConvSpec {
+    /// Weights + biases.
+    pub fn param_count(&self) -> usize {
+        self.cout * self.cin * 9 + self.cout
+    }
+    /// Offset of the bias.
+    pub fn b_off(&self) -> usize {
+        self.w_off + self.cout * self.cin * 9
+    }
+    /// Multiply-adds per image of the forward pass.
+    pub fn macs_per_image(&self) -> usize {
+        self.cout * self.cin * 9 * self.height * self.width
+    }
+}
+
+/// A 3×3 'same' conv layer: pipelines for its forward, input-gradient and weight-gradient passes.
+#[derive(Clone, Debug)]
+pub struct Conv2d {
+    /// Shape and parameter offsets.
+    pub spec: ConvSpec,
+    layout: ConvLayout,
+    fwd: Kernel,
+    fwd_tiling: PassTiling,
+    bwd_in: Kernel,
+    bwd_in_tiling: PassTiling,
+    bwd_w: Kernel,
+    bwd_w_tiling: PassTiling,
+    reduce: Kernel,
+}
+
+impl Conv2d {
+    /// Builds the pipelines in the adapter's layout ([`ConvLayout::for_engine`]) with tilings
+    /// chosen for this adapter.
+    pub fn new(engine: &Engine, spec: ConvSpec) -> Result<Conv2d> {
+        Self::with_layout(engine, spec, ConvLayout::for_engine(engine)?)
+    }
+
+    /// Builds the pipelines in `layout` (an error if the adapter cannot run it).
+    pub fn with_layout(engine: &Engine, spec: ConvSpec, layout: ConvLayout) -> Result<Conv2d> {
+        if spec.cin == 0 || spec.cout == 0 || spec.height == 0 || spec.width == 0 {
+            return Err(NnError::InvalidArgument(format!(
+                "conv2d: empty shape {}→{} at {}×{}",
+                spec.cin, spec.cout, spec.height, spec.width
+            )));
+        }
+        if spec.in_cstride < spec.cin {
+            return Err(NnError::InvalidArgument(format!(
+                "conv2d: input channel stride {} < cin {}",
+                spec.in_cstride, spec.cin
+            )));
+        }
+        layout.check(engine)?;
+        let reduce = engine.kernel(&kernels::GRAD_REDUCE, &[("WG", ELEM_WG as f64)])?;
+        match layout {
+            ConvLayout::Tiled => {
+                let (h, w) = (spec.height, spec.width);
+                let ft = ConvTiling::choose(engine, spec.cin, spec.cout, h, w);
+                let bt = ConvTiling::choose(engine, spec.cout, spec.in_cstride, h, w);
+                let wt = WeightTiling::choose(engine, spec.cin, spec.cout, h, w);
+                Ok(Conv2d {
+                    spec,
+                    layout,
+                    fwd: engine.kernel(&kernels::CONV2D_FWD, &ft.constants())?,
+                    fwd_tiling: PassTiling::Tiled(ft),
+                    bwd_in: engine.kernel(&kernels::CONV2D_FWD, &bt.constants())?,
+                    bwd_in_tiling: PassTiling::Tiled(bt),
+                    bwd_w: engine.kernel(&kernels::CONV2D_BWD_WEIGHT, &wt.constants())?,
+                    bwd_w_tiling: PassTiling::TiledWeight(wt),
+                    reduce,
+                })
+            }
+            ConvLayout::Subgroup => {
+                // Forward and input gradient sum over all input channels in one workgroup.
+                let ft = SubgroupTiling {
+                    ci_t: spec.cin as u32,
+                    ..SubgroupTiling::choose(spec.cin)
+                };
+                let bt = SubgroupTiling {
+                    ci_t: spec.cout as u32,
+                    ..ft
+                };
+                let wt = SubgroupTiling::choose(spec.cin);
+                let fwd = engine.kernel(&kernels::CONV2D_FWD_SUBGROUP, &ft.fwd_constants())?;
+                Ok(Conv2d {
+                    spec,
+                    layout,
+                    bwd_in: fwd.clone(),
+                    fwd,
+                    fwd_tiling: PassTiling::Subgroup(ft),
+                    bwd_in_tiling: PassTiling::Subgroup(bt),
+                    bwd_w: engine
+                        .kernel(&kernels::CONV2D_BWD_WEIGHT_SUBGROUP, &wt.weight_constants())?,
+                    bwd_w_tiling: PassTiling::Subgroup(wt),
+                    reduce,
+                })
+            }
+        }
+    }
+
+    /// The kernel family in use.
+    pub fn layout(&self) -> ConvLayout {
+        self.layout
+    }
+
+    /// Tilings in use: (forward, input gradient, weight gradient).
+    pub fn tilings(&self) -> (PassTiling, PassTiling, PassTiling) {
+        (self.fwd_tiling, self.bwd_in_tiling, self.bwd_w_tiling)
+    }
+
+    fn plane(&self) -> usize {
+        self.spec.height * self.spec.width
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "mirrors the kernel's bindings")]
+    fn conv_dispatch(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        kernel: &Kernel,
+        t: PassTiling,
+        mut p: ConvParams,
+        x: &GpuBuffer<f32>,
+        weights: &GpuBuffer<f32>,
+        gate: &GpuBuffer<f32>,
+        out: &GpuBuffer<f32>,
+    ) -> Result<()> {
+        let s = &self.spec;
+        p.height = s.height as u32;
+        p.width = s.width as u32;
+        p.w_co = s.cout as u32;
+        p.w_ci = s.cin as u32;
+        let (th, tw, co_t, _) = t.shape();
+        p.tiles_x = s.width.div_ceil(tw as usize) as u32;
+        p.tiles_y = s.height.div_ceil(th as usize) as u32;
+        p.co_tiles = (p.cout as usize).div_ceil(co_t as usize) as u32;
+        let n = p.tiles_x as u64 * p.tiles_y as u64 * p.co_tiles as u64 * p.batch as u64;
+        let grid = engine.grid(n)?;
+        // The subgroup kernel views gate and out as vec4s: pad their bindings to whole vec4s.
+        let (gate_b, out_b) = match t {
+            PassTiling::Subgroup(_) => (gate.binding().padded(16), out.binding().padded(16)),
+            _ => (gate.binding(), out.binding()),
+        };
+        rec.dispatch(
+            kernel,
+            &p,
+            &[x.binding(), weights.binding(), gate_b, out_b],
+            grid,
+        );
+        Ok(())
+    }
+
+    /// Records `out = act(conv(x) + b)` for `batch` images. `x` holds `in_cstride` channels per
+    /// image, `out` holds `cout`.
+    pub fn forward(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        x: &GpuBuffer<f32>,
+        weights: &GpuBuffer<f32>,
+        out: &GpuBuffer<f32>,
+        batch: usize,
+    ) -> Result<()> {
+        let s = &self.spec;
+        x.expect_at_least("conv2d input", batch * s.in_cstride * self.plane())?;
+        out.expect_at_least("conv2d output", batch * s.cout * self.plane())?;
+        weights.expect_at_least("conv2d parameters", s.w_off + s.param_count())?;
+        let p = ConvParams {
+            batch: to_u32("batch", batch)?,
+            cin: s.cin as u32,
+            cout: s.cout as u32,
+            in_cstride: s.in_cstride as u32,
+            out_cstride: s.cout as u32,
+            w_off: to_u32("weight offset", s.w_off)?,
+            b_off: to_u32("bias offset", s.b_off())?,
+            act: s.act.code(),
+            ..Default::default()
+        };
+        self.conv_dispatch(
+            engine,
+            rec,
+            &self.fwd,
+            self.fwd_tiling,
+            p,
+            x,
+            weights,
+            x,
+            out,
+        )
+    }
+
+    /// Records the input gradient `dx = convᵀ(dz)` (all `in_cstride` channels; those the conv
+    /// does not read get zero). `gate`: multiply by `[gate > 0]` (the ReLU' of the layer that
+    /// produced `x`, passing `x` itself). `accumulate`: add to what `dx` holds.
+    #[allow(clippy::too_many_arguments, reason = "mirrors the kernel's bindings")]
+    pub fn backward_input(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        dz: &GpuBuffer<f32>,
+        weights: &GpuBuffer<f32>,
+        dx: &GpuBuffer<f32>,
+        gate: Option<&GpuBuffer<f32>>,
+        accumulate: bool,
+        batch: usize,
+    ) -> Result<()> {
+        let s = &self.spec;
+        dz.expect_at_least("conv2d output gradient", batch * s.cout * self.plane())?;
+        dx.expect_at_least("conv2d input gradient", batch * s.in_cstride * self.plane())?;
+        weights.expect_at_least("conv2d parameters", s.w_off + s.param_count())?;
+        if let Some(g) = gate {
+            g.expect_at_least("conv2d gate", batch * s.in_cstride * self.plane())?;
+        }
+        let p = ConvParams {
+            batch: to_u32("batch", batch)?,
+            cin: s.cout as u32,
+            cout: s.in_cstride as u32,
+            in_cstride: s.cout as u32,
+            out_cstride: s.in_cstride as u32,
+            w_off: to_u32("weight offset", s.w_off)?,
+            b_off: NO_BIAS,
+            flip: 1,
+            act: if gate.is_some() {
+                GATE
+            } else {
+                Activation::None.code()
+            },
+            accumulate: accumulate as u32,
+            ..Default::default()
+        };
+        self.conv_dispatch(
+            engine,
+            rec,
+            &self.bwd_in,
+            self.bwd_in_tiling,
+            p,
+            dz,
+            weights,
+            gate.unwrap_or(dz),
+            dx,
+        )
+    }
+
+    /// Reduction splits and partial-buffer length the weight gradient uses for `batch` images:
+    /// `(splits, tiles per split, partial values)`. Splits are sized for about
+    /// [`WEIGHT_WORKGROUPS`] workgroups in all.
+    pub fn weight_splits(&self, batch: usize) -> (usize, usize, usize) {
+        let s = &self.spec;
+        let (th, tw, co_t, ci_t) = self.bwd_w_tiling.shape();
+        let tiles = batch * s.width.div_ceil(tw as usize) * s.height.div_ceil(th as usize);
+        let wgs = s.cout.div_ceil(co_t as usize) * s.cin.div_ceil(ci_t as usize);
+        let want = WEIGHT_WORKGROUPS.div_ceil(wgs).clamp(1, tiles.max(1));
+        let per = tiles.div_ceil(want).max(1);
+        let splits = tiles.div_ceil(per).max(1);
+        (splits, per, splits * s.param_count())
+    }
+
+    /// Records the weight and bias gradients into `grads[w_off ..]` (the same layout as the
+    /// parameters). `partials` is scratch of at least `weight_splits(batch).2` values.
+    /// `accumulate` adds to the gradient already there.
+    #[allow(clippy::too_many_arguments, reason = "mirrors the kernel's bindings")]
+    pub fn backward_weight(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        x: &GpuBuffer<f32>,
+        dz: &GpuBuffer<f32>,
+        partials: &GpuBuffer<f32>,
+        grads: &GpuBuffer<f32>,
+        accumulate: bool,
+        batch: usize,
+    ) -> Result<()> {
+        let s = &self.spec;
+        let (th, tw, co_t, ci_t) = self.bwd_w_tiling.shape();
+        x.expect_at_least("conv2d input", batch * s.in_cstride * self.plane())?;
+        dz.expect_at_least("conv2d output gradient", batch * s.cout * self.plane())?;
+        let (splits, per, plen) = self.weight_splits(batch);
+        partials.expect_at_least("conv2d gradient partials", plen)?;
+        grads.expect_at_least("conv2d gradients", s.w_off + s.param_count())?;
+        let p = ConvWeightParams {
+            batch: to_u32("batch", batch)?,
+            cin: s.cin as u32,
+            cout: s.cout as u32,
+            height: s.height as u32,
+            width: s.width as u32,
+            in_cstride: s.in_cstride as u32,
+            dz_cstride: s.cout as u32,
+            tiles_x: s.width.div_ceil(tw as usize) as u32,
+            tiles_y: s.height.div_ceil(th as usize) as u32,
+            co_tiles: s.cout.div_ceil(co_t as usize) as u32,
+            ci_tiles: s.cin.div_ceil(ci_t as usize) as u32,
+            splits: splits as u32,
+            tiles_per_split: per as u32,
+            _pad: [0; 3],
+        };
+        let n = p.co_tiles as u64 * p.ci_tiles as u64 * splits as u64;
+        // The subgroup kernel views dz as vec4s: pad its binding to whole vec4s.
+        let dz_binding = match self.layout {
+            ConvLayout::Tiled => dz.binding(),
+            ConvLayout::Subgroup => dz.binding().padded(16),
+        };
+        rec.dispatch(
+            &self.bwd_w,
+            &p,
+            &[x.binding(), dz_binding, partials.binding()],
+            engine.grid(n)?,
+        );
+        let len = s.param_count();
+        let rp = GradReduceParams {
+            len: len as u32,
+            splits: splits as u32,
+            off: to_u32("gradient offset", s.w_off)?,
+            accumulate: accumulate as u32,
+        };
+        rec.dispatch(
+            &self.reduce,
+            &rp,
+            &[partials.binding(), grads.binding()],
+            engine.threads_grid(&self.bwd_w, len)?,
+        );
+        Ok(())
+    }
+}
