@@ -3,7 +3,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use num_complex::Complex32;
 use ptycho::gpu::{Engine, EngineOptions};
-use ptycho::linalg::{ComplexMultiply, SegmentedSum};
+use ptycho::linalg::{Cmul, ReduceSum};
 
 fn engine() -> Option<Engine> {
     match Engine::new(&EngineOptions::default()) {
@@ -27,7 +27,7 @@ fn kernels(c: &mut Criterion) {
         .upload("b", &vec![Complex32::new(1.0, 0.5); frame])
         .unwrap();
     let out = engine.alloc::<Complex32>("out", frame * batch).unwrap();
-    let cmul = ComplexMultiply::new(&engine).unwrap();
+    let cmul = Cmul::new(&engine).unwrap();
     let mut g = c.benchmark_group("cmul");
     g.throughput(Throughput::Bytes((2 * frame * batch + frame) as u64 * 8));
     g.bench_function("64x64x64_broadcast", |bch| {
@@ -42,7 +42,7 @@ fn kernels(c: &mut Criterion) {
 
     let len = 1 << 20;
     let x = engine.upload("x", &vec![1.0f32; len]).unwrap();
-    let sum = SegmentedSum::new(&engine).unwrap();
+    let sum = ReduceSum::new(&engine).unwrap();
     let scratch = sum.scratch(&engine, len, 1).unwrap();
     let mut g = c.benchmark_group("reduce_sum");
     g.throughput(Throughput::Bytes(len as u64 * 4));

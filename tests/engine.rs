@@ -111,7 +111,7 @@ fn upload_read_round_trip_and_timestamps() {
     let buf = engine.upload("rt", &data).unwrap();
     assert_eq!(engine.read(&buf).unwrap(), data);
     if engine.has_timestamps() {
-        let op = ptycho::linalg::SegmentedSum::new(&engine).unwrap();
+        let op = ptycho::linalg::ReduceSum::new(&engine).unwrap();
         let x = engine.upload("x", &vec![1.0f32; 5000]).unwrap();
         let scratch = op.scratch(&engine, 5000, 1).unwrap();
         let mut rec = engine.recording("ts");

@@ -6,8 +6,8 @@ mod common;
 use common::{Rng, flat, gpu_or_skip, gpu_with, rel_errors};
 use num_complex::{Complex32, Complex64};
 use ptycho::fft::cpu::{dft_naive, dft2_naive, fft2_reference, fft2_rustfft};
-use ptycho::fft::{Direction, FftOptions, FftPlan, Norm, Output, Strategy};
-use ptycho::gpu::{Engine, EngineOptions, GpuError};
+use ptycho::fft::{Direction, FftError, FftOptions, FftPlan, Norm, Output, Strategy};
+use ptycho::gpu::{Engine, EngineOptions};
 
 fn c64(v: &[Complex32]) -> Vec<Complex64> {
     v.iter()
@@ -428,7 +428,7 @@ fn bad_sizes_and_buffers_are_clear_errors() {
     for (r, c, b) in [(48, 64, 1), (4, 64, 1), (64, 2048, 1), (64, 64, 0)] {
         let e = FftPlan::new(&engine, r, c, b, Direction::Forward).unwrap_err();
         let msg = e.to_string();
-        assert!(matches!(e, GpuError::InvalidArgument(_)), "{msg}");
+        assert!(matches!(e, FftError::InvalidArgument(_)), "{msg}");
         assert!(
             msg.contains("8..=1024") || msg.contains("batch = 0"),
             "{msg}"

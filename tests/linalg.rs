@@ -6,7 +6,7 @@ mod common;
 use common::{Rng, Tolerance, flat, gpu_or_skip, gpu_with};
 use num_complex::Complex32;
 use ptycho::gpu::{EngineOptions, GpuError};
-use ptycho::linalg::{ComplexMultiply, SegmentedSum, cpu};
+use ptycho::linalg::{Cmul, ReduceSum, cpu};
 
 fn run_cmul(frame: usize, frames: usize, b_frames: usize, conj: bool, wg: u32) {
     let Some(engine) = gpu_or_skip() else { return };
@@ -19,7 +19,7 @@ fn run_cmul(frame: usize, frames: usize, b_frames: usize, conj: bool, wg: u32) {
     let go = engine
         .upload("out", &vec![Complex32::new(f32::NAN, f32::NAN); a.len()])
         .unwrap();
-    let op = ComplexMultiply::with_workgroup(&engine, wg).unwrap();
+    let op = Cmul::with_workgroup(&engine, wg).unwrap();
     let mut rec = engine.recording("test.cmul");
     op.record(&engine, &mut rec, &ga, &gb, &go, frame, conj)
         .unwrap();
@@ -78,7 +78,7 @@ fn cmul_chunked_over_binding_limit() {
     let go = engine
         .upload("out", &vec![Complex32::new(f32::NAN, 0.0); a.len()])
         .unwrap();
-    let op = ComplexMultiply::new(&engine).unwrap();
+    let op = Cmul::new(&engine).unwrap();
     let mut rec = engine.recording("test.cmul.chunked");
     op.record(&engine, &mut rec, &ga, &gb, &go, frame, false)
         .unwrap();
@@ -102,7 +102,7 @@ fn cmul_rejects_bad_shapes() {
     let a = engine.upload("a", &[Complex32::default(); 12]).unwrap();
     let b = engine.upload("probe", &[Complex32::default(); 5]).unwrap();
     let out = engine.alloc::<Complex32>("out", 12).unwrap();
-    let op = ComplexMultiply::new(&engine).unwrap();
+    let op = Cmul::new(&engine).unwrap();
     let mut rec = engine.recording("bad");
     let err = op
         .record(&engine, &mut rec, &a, &b, &out, 4, false)
@@ -121,7 +121,7 @@ fn run_sum(n: usize, segments: usize) {
     let mut rng = Rng::new(n as u64 ^ 0xABCD);
     let x = rng.reals(n * segments);
     let gx = engine.upload("x", &x).unwrap();
-    let op = SegmentedSum::new(&engine).unwrap();
+    let op = ReduceSum::new(&engine).unwrap();
     let got = op.sum(&engine, &gx, n).unwrap();
     let again = op.sum(&engine, &gx, n).unwrap();
     assert_eq!(
@@ -178,7 +178,7 @@ fn sum_chunked_over_binding_limit() {
     let (n, segments) = (100_003, 3);
     let x = Rng::new(11).reals(n * segments);
     let gx = engine.upload("x", &x).unwrap();
-    let got = SegmentedSum::new(&engine)
+    let got = ReduceSum::new(&engine)
         .unwrap()
         .sum(&engine, &gx, n)
         .unwrap();

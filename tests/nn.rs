@@ -575,7 +575,7 @@ fn mse_grad_matches() {
 // ---------------------------------------------------------------------------------------------
 // The network.
 
-use ptycho::linalg::SegmentedSum;
+use ptycho::linalg::ReduceSum;
 use ptycho::model::params::{glorot_init, load_npz, save_npz};
 use ptycho::model::{Layout, ModelError, NetConfig, Network, cpu as net_cpu};
 
@@ -900,7 +900,7 @@ fn train_amp(
     let damp = engine.alloc::<f32>("damp", target.len()).unwrap();
     let dphase = up(engine, "dphase", &vec![0.0; target.len()]);
     let mse = MseGrad::new(engine).unwrap();
-    let sum = SegmentedSum::new(engine).unwrap();
+    let sum = ReduceSum::new(engine).unwrap();
     let scratch = sum.scratch(engine, target.len(), 1).unwrap();
     let mut losses = Vec::new();
     for _ in 0..steps {

@@ -452,7 +452,7 @@ fn adjoint_identities_gpu() {
 
     // Probe multiply (cmul) and conjugate multiply; far field forward and adjoint FFT plans.
     use ptycho::fft::{Direction, FftOptions, FftPlan, Norm};
-    use ptycho::linalg::ComplexMultiply;
+    use ptycho::linalg::Cmul;
     let (n, frames) = (16, 3);
     let x = rng.complex(frames * n * n);
     let y = rng.complex(frames * n * n);
@@ -465,7 +465,7 @@ fn adjoint_identities_gpu() {
     let outs: Vec<_> = (0..4)
         .map(|_| engine.alloc::<Complex32>("o", x.len()).unwrap())
         .collect();
-    let cm = ComplexMultiply::new(&engine).unwrap();
+    let cm = Cmul::new(&engine).unwrap();
     let plan = |direction, shift_in, shift_out| {
         FftPlan::with_options(
             &engine,

@@ -6,8 +6,9 @@ use rustfft::FftPlanner;
 use serde::Serialize;
 
 use super::{BenchOpts, Timing, test_signal, time_cpu, time_gpu};
-use crate::fft::{Direction, FftOptions, FftPlan, Strategy};
-use crate::gpu::{Engine, Result};
+use crate::fft::{Direction, FftError, FftOptions, FftPlan, Strategy};
+use crate::gpu::Engine;
+use crate::train::trainer::TrainError;
 
 /// `ptycho bench fft`.
 #[derive(Clone, Debug, Args)]
@@ -79,7 +80,7 @@ fn rustfft_2d(frames: &mut [Complex32], n: usize, planner_fwd: &dyn rustfft::Fft
 }
 
 /// Runs the FFT benchmark and prints the table.
-pub fn run(engine: &Engine, opts: &BenchOpts, a: &FftArgs) -> Result<()> {
+pub fn run(engine: &Engine, opts: &BenchOpts, a: &FftArgs) -> Result<(), TrainError> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -100,7 +101,7 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &FftArgs) -> Result<()> {
         let src = engine.upload("bench.fft.src", &x)?;
         let dst = engine.alloc::<Complex32>("bench.fft.dst", x.len())?;
         let scratch = plan.alloc_scratch(engine)?;
-        let gpu = time_gpu(engine, opts, |rec| {
+        let gpu = time_gpu::<FftError>(engine, opts, |rec| {
             plan.record(engine, rec, &src, &dst, &scratch)
         })?;
         let fft = FftPlanner::<f32>::new().plan_fft_forward(n);

@@ -6,8 +6,9 @@ use clap::Args;
 use num_complex::{Complex32, Complex64};
 
 use super::{BenchOpts, Row, report, test_signal, time_cpu, time_gpu};
-use crate::gpu::{Engine, Result};
+use crate::gpu::Engine;
 use crate::physics::{FarFieldModel, Grouping, cpu};
+use crate::train::trainer::TrainError;
 
 /// `ptycho bench forward`.
 #[derive(Clone, Debug, Args)]
@@ -25,7 +26,7 @@ pub struct ForwardArgs {
 }
 
 /// Runs the benchmark.
-pub fn run(engine: &Engine, opts: &BenchOpts, a: &ForwardArgs) -> Result<()> {
+pub fn run(engine: &Engine, opts: &BenchOpts, a: &ForwardArgs) -> Result<(), TrainError> {
     let (n, b) = (a.n, a.batch);
     let probe: Vec<Complex32> = crate::simulate::objects::default_probe(n);
     let obj: Vec<Complex32> = test_signal(b * n * n, 3)
@@ -39,7 +40,7 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &ForwardArgs) -> Result<()> {
     let s = crate::train::prepare::intensity_scale(1e9, n) as f32;
     let c = (a.gridsize * a.gridsize) as usize;
     if b % c != 0 {
-        return Err(crate::gpu::GpuError::InvalidArgument(format!(
+        return Err(TrainError::Mismatch(format!(
             "--batch {b} is not a whole number of groups of {c}"
         )));
     }
@@ -64,7 +65,7 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &ForwardArgs) -> Result<()> {
     let gx = engine.upload("bench.x", &x)?;
     let dobj = engine.alloc::<Complex32>("bench.dobj", obj.len())?;
     let mut dispatches = 0;
-    let gpu = time_gpu(engine, opts, |rec| {
+    let gpu = time_gpu::<TrainError>(engine, opts, |rec| {
         model.record_loss(engine, rec, &go, &gx)?;
         model.record_backward(engine, rec, &dobj)?;
         dispatches = rec.dispatch_count();

@@ -18,7 +18,7 @@ use num_complex::Complex32;
 use serde::Serialize;
 
 use crate::gpu::{Engine, Recording, Result};
-use crate::linalg::{ComplexMultiply, SegmentedSum};
+use crate::linalg::{Cmul, ReduceSum};
 
 /// Options shared by every benchmark.
 #[derive(Clone, Debug, Args)]
@@ -221,7 +221,7 @@ pub fn cmul(engine: &Engine, opts: &BenchOpts, a: &CmulArgs) -> Result<()> {
     let ga = engine.upload("bench.a", &av)?;
     let gb = engine.upload("bench.b", &bv)?;
     let go = engine.alloc::<Complex32>("bench.out", av.len())?;
-    let op = ComplexMultiply::new(engine)?;
+    let op = Cmul::new(engine)?;
     let mut dispatches = 0;
     let gpu = time_gpu(engine, opts, |rec| {
         op.record(engine, rec, &ga, &gb, &go, frame, false)?;
@@ -267,7 +267,7 @@ pub fn reduce(engine: &Engine, opts: &BenchOpts, a: &ReduceArgs) -> Result<()> {
         .map(|c| c.re)
         .collect();
     let gx = engine.upload("bench.x", &x)?;
-    let op = SegmentedSum::new(engine)?;
+    let op = ReduceSum::new(engine)?;
     let scratch = op.scratch(engine, a.len, a.segments)?;
     let mut dispatches = 0;
     let gpu = time_gpu(engine, opts, |rec| {

@@ -24,7 +24,34 @@ pub mod cpu;
 
 use num_complex::Complex32;
 
-use crate::gpu::{Binding, Engine, GpuBuffer, GpuError, Kernel, Recording, Result};
+use thiserror::Error;
+
+use crate::gpu::{Binding, Engine, GpuBuffer, GpuError, Kernel, Recording};
+
+/// Errors of the FFT: an unsupported size or option (named with its value), or a GPU failure
+/// (kept as the cause).
+#[derive(Debug, Error)]
+pub enum FftError {
+    /// A length, batch or option the plans do not support.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A GPU failure (allocation, buffer length, binding limit, device).
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+}
+
+impl FftError {
+    /// The GPU error underneath, if that is what this is (else `self` back).
+    pub fn into_gpu(self) -> std::result::Result<GpuError, Self> {
+        match self {
+            FftError::Gpu(g) => Ok(g),
+            other => Err(other),
+        }
+    }
+}
+
+/// Result alias of the FFT layer.
+pub type Result<T, E = FftError> = std::result::Result<T, E>;
 
 /// The WGSL kernels of this module (`shaders/fft/`).
 pub mod kernels {
@@ -60,7 +87,6 @@ pub mod kernels {
         ]
     }
 }
-use crate::linalg::frames_per_binding;
 
 /// Smallest supported length per axis.
 pub const MIN_LEN: usize = 8;
@@ -243,9 +269,9 @@ pub fn twiddle_lut(n: usize) -> Vec<Complex32> {
         .collect()
 }
 
-fn check_len(what: &str, n: usize) -> Result<()> {
+fn check_axis_len(what: &str, n: usize) -> Result<()> {
     if !(MIN_LEN..=MAX_LEN).contains(&n) || !n.is_power_of_two() {
-        return Err(GpuError::InvalidArgument(format!(
+        return Err(FftError::InvalidArgument(format!(
             "FFT {what} = {n} is not supported: expected a power of two in {MIN_LEN}..={MAX_LEN}"
         )));
     }
@@ -274,21 +300,21 @@ impl FftPlan {
         direction: Direction,
         options: FftOptions,
     ) -> Result<Self> {
-        check_len("rows", rows)?;
-        check_len("cols", cols)?;
+        check_axis_len("rows", rows)?;
+        check_axis_len("cols", cols)?;
         if batch == 0 {
-            return Err(GpuError::InvalidArgument(
+            return Err(FftError::InvalidArgument(
                 "FFT batch = 0: expected at least one frame".into(),
             ));
         }
         if options.max_radix != 4 && options.max_radix != 8 {
-            return Err(GpuError::InvalidArgument(format!(
+            return Err(FftError::InvalidArgument(format!(
                 "FFT max_radix = {}: expected 4 or 8",
                 options.max_radix
             )));
         }
         let frame_bytes = (rows * cols * 8) as u64;
-        let frames_per_chunk = frames_per_binding(engine, frame_bytes, batch)?;
+        let frames_per_chunk = engine.frames_per_binding(frame_bytes, batch)?;
         let lim = engine.limits();
         let lines_kernel = |len: usize| -> Result<Option<(Kernel, u32)>> {
             let rmax = options.max_radix.min(len as u32);
@@ -357,7 +383,7 @@ impl FftPlan {
 
     /// Allocates scratch for this plan.
     pub fn alloc_scratch(&self, engine: &Engine) -> Result<GpuBuffer<Complex32>> {
-        engine.alloc("fft.scratch", self.scratch_frames() * self.frame_len())
+        Ok(engine.alloc("fft.scratch", self.scratch_frames() * self.frame_len())?)
     }
 
     /// Dispatches per chunk (the number of passes over the data).
@@ -399,15 +425,11 @@ impl FftPlan {
         if b.len() < frames * self.frame_len()
             || (what != "scratch" && b.len() != frames * self.frame_len())
         {
-            return Err(GpuError::BufferLength {
-                what: format!(
-                    "FftPlan::record {what} ({}×{}×{})",
-                    frames, self.rows, self.cols
-                ),
-                label: b.label().to_string(),
-                got: b.len(),
-                expected: frames * self.frame_len(),
-            });
+            let what = format!(
+                "FftPlan::record {what} ({}×{}×{})",
+                frames, self.rows, self.cols
+            );
+            return Err(b.length_error(&what, frames * self.frame_len()).into());
         }
         Ok(())
     }
@@ -422,7 +444,7 @@ impl FftPlan {
         scratch: &GpuBuffer<Complex32>,
     ) -> Result<()> {
         if self.options.output != Output::Complex {
-            return Err(GpuError::InvalidArgument(
+            return Err(FftError::InvalidArgument(
                 "FftPlan::record: this plan writes amplitudes; use record_amplitude".into(),
             ));
         }
@@ -439,7 +461,7 @@ impl FftPlan {
         scratch: &GpuBuffer<Complex32>,
     ) -> Result<()> {
         if self.options.output != Output::Amplitude {
-            return Err(GpuError::InvalidArgument(
+            return Err(FftError::InvalidArgument(
                 "FftPlan::record_amplitude: this plan writes complex values; use record".into(),
             ));
         }
@@ -466,7 +488,7 @@ impl FftPlan {
         if src.binding().same_buffer(&scratch.binding())
             || dst.is_some_and(|d| d.binding().same_buffer(&scratch.binding()))
         {
-            return Err(GpuError::InvalidArgument(
+            return Err(FftError::InvalidArgument(
                 "FftPlan::record: scratch must be a separate buffer".into(),
             ));
         }

@@ -356,6 +356,43 @@ impl Engine {
         self.grid((invocations as u64).div_ceil(kernel.invocations().max(1) as u64))
     }
 
+    /// Largest number of whole frames of `frame_bytes` that fit one storage binding, rounded down so
+    /// that chunk offsets keep the adapter's storage offset alignment.
+    pub fn frames_per_binding(&self, frame_bytes: u64, total_frames: usize) -> Result<usize> {
+        let lim = self.limits();
+        if total_frames as u64 * frame_bytes <= lim.storage_binding_bytes {
+            return Ok(total_frames.max(1));
+        }
+        let max = lim.storage_binding_bytes / frame_bytes;
+        let align = lim.storage_offset_alignment as u64;
+        let step = align / gcd(frame_bytes, align);
+        let n = max / step * step;
+        if n == 0 {
+            return Err(GpuError::AllocationTooLarge {
+                label: "one frame".into(),
+                bytes: frame_bytes * step,
+                limit_name: "max_storage_buffer_binding_size",
+                limit: lim.storage_binding_bytes,
+            });
+        }
+        Ok(n as usize)
+    }
+
+    /// Fails when `buf` is larger than one storage binding (kernels that do not chunk; their
+    /// callers split the batch).
+    pub fn expect_one_binding<T: bytemuck::Pod>(&self, buf: &GpuBuffer<T>) -> Result<()> {
+        let limit = self.limits.storage_binding_bytes;
+        if buf.bytes() > limit {
+            return Err(GpuError::AllocationTooLarge {
+                label: buf.label().to_string(),
+                bytes: buf.bytes(),
+                limit_name: "max_storage_buffer_binding_size (split the batch)",
+                limit,
+            });
+        }
+        Ok(())
+    }
+
     /// Returns the pipeline of `file` specialised with override `constants`, building and
     /// caching it on first use. Fails with the file and line if the shader is invalid, or with
     /// wgpu's message if the device cannot run it (e.g. workgroup storage over the limit).
@@ -756,4 +793,8 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
 }

@@ -89,41 +89,15 @@ pub struct ReduceParams {
 /// Values one `reduce_sum` workgroup consumes (WG · ITEMS in the shader).
 pub const REDUCE_CHUNK: usize = 256 * 8;
 
-/// Largest number of whole frames of `frame_bytes` that fit one storage binding, rounded down so
-/// that chunk offsets keep the adapter's storage offset alignment.
-pub fn frames_per_binding(engine: &Engine, frame_bytes: u64, total_frames: usize) -> Result<usize> {
-    let lim = engine.limits();
-    if total_frames as u64 * frame_bytes <= lim.storage_binding_bytes {
-        return Ok(total_frames.max(1));
-    }
-    let max = lim.storage_binding_bytes / frame_bytes;
-    let align = lim.storage_offset_alignment as u64;
-    let step = align / gcd(frame_bytes, align);
-    let n = max / step * step;
-    if n == 0 {
-        return Err(GpuError::AllocationTooLarge {
-            label: "one frame".into(),
-            bytes: frame_bytes * step,
-            limit_name: "max_storage_buffer_binding_size",
-            limit: lim.storage_binding_bytes,
-        });
-    }
-    Ok(n as usize)
-}
-
-fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { gcd(b, a % b) }
-}
-
 /// `out[f, j] = a[f, j] · b[f mod b_frames, j]` (optionally · conj(b)), batches chunked to the
 /// storage-binding limit.
 #[derive(Clone, Debug)]
-pub struct ComplexMultiply {
+pub struct Cmul {
     kernel: Kernel,
     wg: u32,
 }
 
-impl ComplexMultiply {
+impl Cmul {
     /// Builds the pipeline with the default workgroup size (256).
     pub fn new(engine: &Engine) -> Result<Self> {
         Self::with_workgroup(engine, 256)
@@ -143,7 +117,7 @@ impl ComplexMultiply {
                 engine.limits().invocations_per_workgroup
             )));
         }
-        Ok(ComplexMultiply {
+        Ok(Cmul {
             kernel: engine.kernel(&kernels::CMUL, &[("WG", wg as f64)])?,
             wg,
         })
@@ -187,7 +161,7 @@ impl ComplexMultiply {
                 expected: a.len(),
             });
         }
-        let per = frames_per_binding(engine, (frame * 8) as u64, frames)?;
+        let per = engine.frames_per_binding((frame * 8) as u64, frames)?;
         let mut f0 = 0;
         while f0 < frames {
             let nf = per.min(frames - f0);
@@ -221,30 +195,30 @@ impl ComplexMultiply {
 
 /// Deterministic per-segment sums of f32 values (see `shaders/linalg/reduce_sum.wgsl`).
 #[derive(Clone, Debug)]
-pub struct SegmentedSum {
+pub struct ReduceSum {
     kernel: Kernel,
 }
 
-/// Buffers a [`SegmentedSum`] writes into: the per-segment results and the pass partials.
+/// Buffers a [`ReduceSum`] writes into: the per-segment results and the pass partials.
 #[derive(Debug)]
-pub struct SumScratch {
+pub struct ReduceSumScratch {
     /// Ping-pong partials of the passes after the first.
     pub partials: [GpuBuffer<f32>; 2],
 }
 
-impl SegmentedSum {
+impl ReduceSum {
     /// Builds the pipeline.
     pub fn new(engine: &Engine) -> Result<Self> {
-        Ok(SegmentedSum {
+        Ok(ReduceSum {
             kernel: engine.kernel(&kernels::REDUCE_SUM, &[])?,
         })
     }
 
     /// Allocates scratch big enough for `segments` segments of `n` values.
-    pub fn scratch(&self, engine: &Engine, n: usize, segments: usize) -> Result<SumScratch> {
+    pub fn scratch(&self, engine: &Engine, n: usize, segments: usize) -> Result<ReduceSumScratch> {
         let chunks = n.div_ceil(REDUCE_CHUNK).max(1);
         let len = segments * chunks;
-        Ok(SumScratch {
+        Ok(ReduceSumScratch {
             partials: [
                 engine.alloc("reduce_sum.partials0", len)?,
                 engine.alloc("reduce_sum.partials1", len)?,
@@ -260,7 +234,7 @@ impl SegmentedSum {
         rec: &mut Recording,
         x: &GpuBuffer<f32>,
         n: usize,
-        scratch: &SumScratch,
+        scratch: &ReduceSumScratch,
     ) -> Result<Binding> {
         if n == 0 || x.len() % n != 0 {
             return Err(GpuError::InvalidArgument(format!(

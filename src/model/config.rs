@@ -91,6 +91,17 @@ pub enum ModelError {
     Nn(#[from] crate::nn::NnError),
 }
 
+impl ModelError {
+    /// The GPU error underneath, if that is what this is (else `self` back).
+    pub fn into_gpu(self) -> std::result::Result<GpuError, Self> {
+        match self {
+            ModelError::Gpu(g) => Ok(g),
+            ModelError::Nn(n) => n.into_gpu().map_err(ModelError::Nn),
+            other => Err(other),
+        }
+    }
+}
+
 /// Result alias of the model layer.
 pub type ModelResult<T> = std::result::Result<T, ModelError>;
 

@@ -58,6 +58,16 @@ pub enum NnError {
     Gpu(#[from] GpuError),
 }
 
+impl NnError {
+    /// The GPU error underneath, if that is what this is (else `self` back).
+    pub fn into_gpu(self) -> std::result::Result<GpuError, Self> {
+        match self {
+            NnError::Gpu(g) => Ok(g),
+            other => Err(other),
+        }
+    }
+}
+
 /// Result alias of the nn layer.
 pub type Result<T, E = NnError> = std::result::Result<T, E>;
 

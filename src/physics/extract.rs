@@ -2,7 +2,8 @@
 
 use num_complex::Complex32;
 
-use crate::gpu::{Engine, GpuBuffer, GpuError, Kernel, Recording, Result};
+use super::Result;
+use crate::gpu::{Engine, GpuBuffer, Kernel, Recording};
 
 /// Params of `shaders/physics/extract_patches.wgsl`.
 #[repr(C)]
@@ -45,22 +46,8 @@ impl ExtractPatches {
         n: usize,
     ) -> Result<()> {
         let count = pos.len();
-        if obj.len() != obj_h * obj_w {
-            return Err(GpuError::BufferLength {
-                what: "extract_patches object".into(),
-                label: obj.label().into(),
-                got: obj.len(),
-                expected: obj_h * obj_w,
-            });
-        }
-        if patches.len() != count * n * n {
-            return Err(GpuError::BufferLength {
-                what: "extract_patches output".into(),
-                label: patches.label().into(),
-                got: patches.len(),
-                expected: count * n * n,
-            });
-        }
+        obj.expect_len("extract_patches object", obj_h * obj_w)?;
+        patches.expect_len("extract_patches output", count * n * n)?;
         let p = ExtractParams {
             n: n as u32,
             count: count as u32,

@@ -5,12 +5,12 @@
 use num_complex::Complex32;
 
 use crate::fft::{Direction, FftOptions, FftPlan, Norm};
-use crate::gpu::{Binding, Engine, GpuBuffer, GpuError, Kernel, Recording, Result};
-use crate::linalg::{ComplexMultiply, SegmentedSum, SumScratch};
+use crate::gpu::{Binding, Engine, GpuBuffer, Kernel, Recording, to_u32};
+use crate::linalg::{Cmul, ReduceSum, ReduceSumScratch};
 
 use super::merge::{MergeGeometry, MergePatches};
 use super::translate::{Translate, TranslateGeometry, WG};
-use super::{as_u32, check_binding, check_len};
+use super::{PhysicsError, Result};
 
 /// Params of `shaders/physics/amp_loss.wgsl`.
 #[repr(C)]
@@ -58,20 +58,9 @@ impl AmpLoss {
         params: AmpLossParams,
     ) -> Result<()> {
         let n = far.len();
-        for (what, b) in [
-            ("measured", measured.len()),
-            ("loss", loss.len()),
-            ("grad", grad.len()),
-        ] {
-            if b != n {
-                return Err(GpuError::BufferLength {
-                    what: format!("amp_loss {what}"),
-                    label: what.into(),
-                    got: b,
-                    expected: n,
-                });
-            }
-        }
+        measured.expect_len("amp_loss measured", n)?;
+        loss.expect_len("amp_loss loss", n)?;
+        grad.expect_len("amp_loss grad", n)?;
         let p = AmpLossParams {
             count: n as u32,
             ..params
@@ -130,16 +119,16 @@ impl ProbeGrad {
     ) -> Result<()> {
         let frame = grad_probe.len();
         if frame == 0 || grad_psi.len() % frame != 0 {
-            return Err(GpuError::InvalidArgument(format!(
+            return Err(PhysicsError::InvalidArgument(format!(
                 "probe_grad: '{}' is not a whole number of probe frames",
                 grad_psi.label()
             )));
         }
-        check_len("probe_grad object", obj, grad_psi.len())?;
-        check_binding(engine, grad_psi)?;
+        obj.expect_len("probe_grad object", grad_psi.len())?;
+        engine.expect_one_binding(grad_psi)?;
         let p = ProbeGradParams {
-            frame: as_u32("frame", frame)?,
-            frames: as_u32("frames", grad_psi.len() / frame)?,
+            frame: to_u32("frame", frame)?,
+            frames: to_u32("frames", grad_psi.len() / frame)?,
             _pad: [0; 2],
         };
         let groups = engine.grid((frame as u64).div_ceil(WG as u64))?;
@@ -193,9 +182,9 @@ pub struct FarFieldModel {
     mae_weight: f32,
     fwd: FftPlan,
     adj: FftPlan,
-    cmul: ComplexMultiply,
+    cmul: Cmul,
     loss: AmpLoss,
-    sum: SegmentedSum,
+    sum: ReduceSum,
     probe_grad: ProbeGrad,
     merged: Option<Merged>,
     psi: GpuBuffer<Complex32>,
@@ -203,7 +192,7 @@ pub struct FarFieldModel {
     dfar: GpuBuffer<Complex32>,
     fft_scratch: GpuBuffer<Complex32>,
     loss_elems: GpuBuffer<f32>,
-    sum_scratch: SumScratch,
+    sum_scratch: ReduceSumScratch,
 }
 
 impl FarFieldModel {
@@ -219,7 +208,7 @@ impl FarFieldModel {
         mae_weight: f32,
     ) -> Result<Self> {
         if probe.len() != n * n {
-            return Err(GpuError::InvalidArgument(format!(
+            return Err(PhysicsError::InvalidArgument(format!(
                 "probe has {} values, expected {n}×{n}",
                 probe.len()
             )));
@@ -249,7 +238,7 @@ impl FarFieldModel {
             },
         )?;
         let len = frames * n * n;
-        let sum = SegmentedSum::new(engine)?;
+        let sum = ReduceSum::new(engine)?;
         Ok(FarFieldModel {
             n,
             frames,
@@ -260,7 +249,7 @@ impl FarFieldModel {
             fft_scratch: fwd.alloc_scratch(engine)?,
             fwd,
             adj,
-            cmul: ComplexMultiply::new(engine)?,
+            cmul: Cmul::new(engine)?,
             loss: AmpLoss::new(engine)?,
             probe_grad: ProbeGrad::new(engine)?,
             merged: None,
@@ -283,7 +272,7 @@ impl FarFieldModel {
             return Ok(self);
         }
         if self.frames % members != 0 {
-            return Err(GpuError::InvalidArgument(format!(
+            return Err(PhysicsError::InvalidArgument(format!(
                 "{} patches are not a whole number of groups of {members}",
                 self.frames
             )));
@@ -316,16 +305,16 @@ impl FarFieldModel {
     /// `frames` pairs, group-major). Without grouping this checks that all offsets are zero.
     pub fn write_offsets(&self, engine: &Engine, offsets: &[[f32; 2]]) -> Result<()> {
         if offsets.len() != self.frames {
-            return Err(GpuError::InvalidArgument(format!(
+            return Err(PhysicsError::InvalidArgument(format!(
                 "{} offsets for a batch of {} patches",
                 offsets.len(),
                 self.frames
             )));
         }
         match &self.merged {
-            Some(m) => engine.write(&m.offsets, 0, offsets),
+            Some(m) => Ok(engine.write(&m.offsets, 0, offsets)?),
             None if offsets.iter().all(|o| *o == [0.0, 0.0]) => Ok(()),
-            None => Err(GpuError::InvalidArgument(
+            None => Err(PhysicsError::InvalidArgument(
                 "non-zero group offsets given to a gridsize-1 model".into(),
             )),
         }
@@ -368,7 +357,7 @@ impl FarFieldModel {
         obj: &GpuBuffer<Complex32>,
         measured: &GpuBuffer<f32>,
     ) -> Result<Binding> {
-        check_len("far-field model patches", obj, self.elements())?;
+        obj.expect_len("far-field model patches", self.elements())?;
         let lit = match &self.merged {
             Some(m) => {
                 m.merge.record(
@@ -420,13 +409,13 @@ impl FarFieldModel {
             &self.dfar,
             params,
         )?;
-        self.sum.record(
+        Ok(self.sum.record(
             engine,
             rec,
             &self.loss_elems,
             self.elements(),
             &self.sum_scratch,
-        )
+        )?)
     }
 
     /// Records dL/dO into `dobj` (after [`Self::record_loss`] in the same or an earlier recording).
@@ -448,12 +437,12 @@ impl FarFieldModel {
         dobj: &GpuBuffer<Complex32>,
         probe: Option<(&GpuBuffer<Complex32>, &GpuBuffer<Complex32>)>,
     ) -> Result<()> {
-        check_len("far-field model gradient", dobj, self.elements())?;
+        dobj.expect_len("far-field model gradient", self.elements())?;
         // dL/dψ = Uᴴ dL/dF, written over ψ (not needed any more).
         self.adj
             .record(engine, rec, &self.dfar, &self.psi, &self.fft_scratch)?;
         if let Some((obj, grad_probe)) = probe {
-            check_len("probe gradient", grad_probe, self.n * self.n)?;
+            grad_probe.expect_len("probe gradient", self.n * self.n)?;
             let lit = self.merged.as_ref().map_or(obj, |m| &m.obj);
             self.probe_grad
                 .record(engine, rec, &self.psi, lit, grad_probe)?;
@@ -481,9 +470,9 @@ impl FarFieldModel {
                     dobj,
                 )
             }
-            None => self
+            None => Ok(self
                 .cmul
-                .record(engine, rec, &self.psi, &self.probe, dobj, n2, true),
+                .record(engine, rec, &self.psi, &self.probe, dobj, n2, true)?),
         }
     }
 

@@ -6,8 +6,8 @@
 use num_complex::Complex32;
 
 use super::translate::WG;
-use super::{as_u32, check_binding, check_len};
-use crate::gpu::{Engine, GpuBuffer, GpuError, Kernel, Recording, Result};
+use super::{PhysicsError, Result};
+use crate::gpu::{Engine, GpuBuffer, Kernel, Recording, to_u32};
 
 /// Params of `shaders/physics/merge_patches.wgsl` and `merge_patches_adjoint.wgsl`.
 #[repr(C)]
@@ -55,17 +55,17 @@ impl MergeGeometry {
     /// the padded patch translated by −relative_offset.
     pub fn params(&self) -> Result<MergeParams> {
         if self.m < self.n || (self.m - self.n) % 2 != 0 {
-            return Err(GpuError::InvalidArgument(format!(
+            return Err(PhysicsError::InvalidArgument(format!(
                 "merge: canvas {} must be ≥ patch {} with an even difference",
                 self.m, self.n
             )));
         }
         let h = ((self.m - self.n) / 2) as i32;
         Ok(MergeParams {
-            n: as_u32("n", self.n)?,
-            m: as_u32("m", self.m)?,
-            groups: as_u32("groups", self.groups)?,
-            members: as_u32("members", self.members)?,
+            n: to_u32("n", self.n)?,
+            m: to_u32("m", self.m)?,
+            groups: to_u32("groups", self.groups)?,
+            members: to_u32("members", self.members)?,
             base_x: -h,
             base_y: -h,
             sign: 1.0,
@@ -113,12 +113,12 @@ impl MergePatches {
     ) -> Result<()> {
         let p = geom.params()?;
         let frames = geom.groups * geom.members;
-        check_len("merge patches", patches, frames * geom.n * geom.n)?;
-        check_len("merge offsets", offsets, frames)?;
-        check_len("merge canvas", canvas, geom.groups * geom.m * geom.m)?;
-        check_len("merge weights", wgt, geom.groups * geom.m * geom.m)?;
-        check_binding(engine, patches)?;
-        check_binding(engine, canvas)?;
+        patches.expect_len("merge patches", frames * geom.n * geom.n)?;
+        offsets.expect_len("merge offsets", frames)?;
+        canvas.expect_len("merge canvas", geom.groups * geom.m * geom.m)?;
+        wgt.expect_len("merge weights", geom.groups * geom.m * geom.m)?;
+        engine.expect_one_binding(patches)?;
+        engine.expect_one_binding(canvas)?;
         let groups = engine.grid((canvas.len() as u64).div_ceil(WG as u64))?;
         rec.dispatch(
             &self.fwd,
@@ -149,16 +149,12 @@ impl MergePatches {
         let p = geom.params()?;
         let frames = geom.groups * geom.members;
         let canvas_len = geom.groups * geom.m * geom.m;
-        check_len("merge_adjoint canvas", grad_canvas, canvas_len)?;
-        check_len("merge_adjoint weights", wgt, canvas_len)?;
-        check_len("merge_adjoint offsets", offsets, frames)?;
-        check_len(
-            "merge_adjoint patches",
-            grad_patches,
-            frames * geom.n * geom.n,
-        )?;
-        check_binding(engine, grad_canvas)?;
-        check_binding(engine, grad_patches)?;
+        grad_canvas.expect_len("merge_adjoint canvas", canvas_len)?;
+        wgt.expect_len("merge_adjoint weights", canvas_len)?;
+        offsets.expect_len("merge_adjoint offsets", frames)?;
+        grad_patches.expect_len("merge_adjoint patches", frames * geom.n * geom.n)?;
+        engine.expect_one_binding(grad_canvas)?;
+        engine.expect_one_binding(grad_patches)?;
         let groups = engine.grid((grad_patches.len() as u64).div_ceil(WG as u64))?;
         rec.dispatch(
             &self.adj,

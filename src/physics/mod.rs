@@ -19,7 +19,39 @@ pub use loss::{AmpLoss, AmpLossParams, FarFieldModel, Grouping, ProbeGrad, Probe
 pub use merge::{MergeGeometry, MergeParams, MergePatches, canvas_side};
 pub use translate::{Translate, TranslateGeometry, TranslateParams};
 
-use crate::gpu::{Engine, GpuBuffer, GpuError, Result};
+use thiserror::Error;
+
+use crate::fft::FftError;
+use crate::gpu::GpuError;
+
+/// Errors of the physics layer: an argument the model cannot take (named with its value), or
+/// an FFT or GPU failure underneath (kept as the cause).
+#[derive(Debug, Error)]
+pub enum PhysicsError {
+    /// A shape, offset or probe the kernels cannot take.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The FFT plan failed.
+    #[error(transparent)]
+    Fft(#[from] FftError),
+    /// A GPU failure (allocation, buffer length, binding limit, device).
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+}
+
+impl PhysicsError {
+    /// The GPU error underneath, if that is what this is (else `self` back).
+    pub fn into_gpu(self) -> std::result::Result<GpuError, Self> {
+        match self {
+            PhysicsError::Gpu(g) => Ok(g),
+            PhysicsError::Fft(f) => f.into_gpu().map_err(PhysicsError::Fft),
+            other => Err(other),
+        }
+    }
+}
+
+/// Result alias of the physics layer.
+pub type Result<T, E = PhysicsError> = std::result::Result<T, E>;
 
 /// The WGSL kernels of this module (`shaders/physics/`).
 pub mod kernels {
@@ -136,42 +168,4 @@ pub mod kernels {
             crate::params_twin!(PROBE_GRAD, "Params", ProbeGradParams { frame, frames }),
         ]
     }
-}
-
-/// Fails unless `b` holds exactly `expected` elements.
-pub(crate) fn check_len<T: bytemuck::Pod>(
-    what: &str,
-    b: &GpuBuffer<T>,
-    expected: usize,
-) -> Result<()> {
-    if b.len() != expected {
-        return Err(GpuError::BufferLength {
-            what: what.to_string(),
-            label: b.label().to_string(),
-            got: b.len(),
-            expected,
-        });
-    }
-    Ok(())
-}
-
-/// Fails when a buffer is larger than one storage binding (these kernels do not chunk; callers
-/// split their batches).
-pub(crate) fn check_binding<T: bytemuck::Pod>(engine: &Engine, b: &GpuBuffer<T>) -> Result<()> {
-    let limit = engine.limits().storage_binding_bytes;
-    if b.bytes() > limit {
-        return Err(GpuError::AllocationTooLarge {
-            label: b.label().to_string(),
-            bytes: b.bytes(),
-            limit_name: "max_storage_buffer_binding_size (split the batch)",
-            limit,
-        });
-    }
-    Ok(())
-}
-
-/// `v` as u32, or an error naming it.
-pub(crate) fn as_u32(what: &str, v: usize) -> Result<u32> {
-    u32::try_from(v)
-        .map_err(|_| GpuError::InvalidArgument(format!("{what} = {v} does not fit in 32 bits")))
 }

@@ -4,8 +4,8 @@
 
 use num_complex::Complex32;
 
-use super::{as_u32, check_binding, check_len};
-use crate::gpu::{Engine, GpuBuffer, GpuError, Kernel, Recording, Result};
+use super::{PhysicsError, Result};
+use crate::gpu::{Engine, GpuBuffer, Kernel, Recording, to_u32};
 
 /// Workgroup size of the elementwise physics kernels.
 pub(crate) const WG: u32 = 256;
@@ -92,12 +92,12 @@ impl TranslateGeometry {
     /// The kernel params.
     pub fn params(&self) -> Result<TranslateParams> {
         Ok(TranslateParams {
-            in_h: as_u32("in_h", self.input.0)?,
-            in_w: as_u32("in_w", self.input.1)?,
-            out_h: as_u32("out_h", self.output.0)?,
-            out_w: as_u32("out_w", self.output.1)?,
-            frames: as_u32("frames", self.frames)?,
-            group: as_u32("group", self.group)?,
+            in_h: to_u32("in_h", self.input.0)?,
+            in_w: to_u32("in_w", self.input.1)?,
+            out_h: to_u32("out_h", self.output.0)?,
+            out_w: to_u32("out_w", self.output.1)?,
+            frames: to_u32("frames", self.frames)?,
+            group: to_u32("group", self.group)?,
             base_x: self.base[0],
             base_y: self.base[1],
             sign: self.sign,
@@ -107,7 +107,7 @@ impl TranslateGeometry {
 
     fn validate(&self) -> Result<()> {
         if self.group == 0 || self.frames % self.group != 0 {
-            return Err(GpuError::InvalidArgument(format!(
+            return Err(PhysicsError::InvalidArgument(format!(
                 "translate: {} frames are not a whole number of groups of {}",
                 self.frames, self.group
             )));
@@ -146,11 +146,11 @@ impl Translate {
         geom.validate()?;
         let (ih, iw) = geom.input;
         let (oh, ow) = geom.output;
-        check_len("translate input", src, geom.input_frames() * ih * iw)?;
-        check_len("translate offsets", offsets, geom.frames)?;
-        check_len("translate output", out, geom.frames * oh * ow)?;
-        check_binding(engine, src)?;
-        check_binding(engine, out)?;
+        src.expect_len("translate input", geom.input_frames() * ih * iw)?;
+        offsets.expect_len("translate offsets", geom.frames)?;
+        out.expect_len("translate output", geom.frames * oh * ow)?;
+        engine.expect_one_binding(src)?;
+        engine.expect_one_binding(out)?;
         let groups = engine.grid((out.len() as u64).div_ceil(WG as u64))?;
         rec.dispatch(
             &self.fwd,
@@ -175,15 +175,11 @@ impl Translate {
         geom.validate()?;
         let (ih, iw) = geom.input;
         let (oh, ow) = geom.output;
-        check_len("translate_adjoint input", grad_out, geom.frames * oh * ow)?;
-        check_len("translate_adjoint offsets", offsets, geom.frames)?;
-        check_len(
-            "translate_adjoint output",
-            grad_in,
-            geom.input_frames() * ih * iw,
-        )?;
-        check_binding(engine, grad_out)?;
-        check_binding(engine, grad_in)?;
+        grad_out.expect_len("translate_adjoint input", geom.frames * oh * ow)?;
+        offsets.expect_len("translate_adjoint offsets", geom.frames)?;
+        grad_in.expect_len("translate_adjoint output", geom.input_frames() * ih * iw)?;
+        engine.expect_one_binding(grad_out)?;
+        engine.expect_one_binding(grad_in)?;
         let groups = engine.grid((grad_in.len() as u64).div_ceil(WG as u64))?;
         rec.dispatch(
             &self.adj,

@@ -15,10 +15,39 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Poisson};
 
 use crate::data::npz::Dataset;
+use crate::fft::FftError;
 use crate::fft::{Direction, FftOptions, FftPlan, Norm, Output};
-use crate::gpu::{Engine, Result};
-use crate::linalg::ComplexMultiply;
-use crate::physics::ExtractPatches;
+use crate::gpu::{Engine, GpuError};
+use crate::linalg::Cmul;
+use crate::physics::{ExtractPatches, PhysicsError};
+
+/// Errors of the simulation: the GPU forward model's layers, kept as the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    /// Patch extraction failed.
+    #[error(transparent)]
+    Physics(#[from] PhysicsError),
+    /// The far-field FFT failed.
+    #[error(transparent)]
+    Fft(#[from] FftError),
+    /// A GPU failure (allocation, device).
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+}
+
+impl SimulateError {
+    /// The GPU error underneath, if that is what this is (else `self` back).
+    pub fn into_gpu(self) -> std::result::Result<GpuError, Self> {
+        match self {
+            SimulateError::Gpu(g) => Ok(g),
+            SimulateError::Fft(f) => f.into_gpu().map_err(SimulateError::Fft),
+            SimulateError::Physics(p) => p.into_gpu().map_err(SimulateError::Physics),
+        }
+    }
+}
+
+/// Result alias of the simulation.
+pub type Result<T, E = SimulateError> = std::result::Result<T, E>;
 
 /// Scan pattern.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -85,7 +114,7 @@ pub fn forward(
     let gobj = engine.upload("sim.object", obj)?;
     let gprobe = engine.upload("sim.probe", probe)?;
     let extract = ExtractPatches::new(engine)?;
-    let cmul = ComplexMultiply::new(engine)?;
+    let cmul = Cmul::new(engine)?;
     let mut patches = Vec::with_capacity(m * n * n);
     let mut amps = Vec::with_capacity(m * n * n);
     let opts = FftOptions {

@@ -32,6 +32,18 @@ pub enum TrainError {
     /// GPU failure.
     #[error(transparent)]
     Gpu(#[from] GpuError),
+    /// Forward-model failure.
+    #[error(transparent)]
+    Physics(#[from] crate::physics::PhysicsError),
+    /// FFT failure.
+    #[error(transparent)]
+    Fft(#[from] crate::fft::FftError),
+    /// Network-kernel failure.
+    #[error(transparent)]
+    Nn(#[from] crate::nn::NnError),
+    /// Simulation failure.
+    #[error(transparent)]
+    Simulate(#[from] crate::simulate::SimulateError),
     /// Network failure (shapes, weights file).
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -81,6 +93,21 @@ pub enum TrainError {
         /// Message.
         message: String,
     },
+}
+
+impl TrainError {
+    /// The GPU error underneath, if that is what this is (else `self` back).
+    pub fn into_gpu(self) -> Result<GpuError, Self> {
+        match self {
+            TrainError::Gpu(g) => Ok(g),
+            TrainError::Model(m) => m.into_gpu().map_err(TrainError::Model),
+            TrainError::Physics(p) => p.into_gpu().map_err(TrainError::Physics),
+            TrainError::Fft(f) => f.into_gpu().map_err(TrainError::Fft),
+            TrainError::Nn(n) => n.into_gpu().map_err(TrainError::Nn),
+            TrainError::Simulate(s) => s.into_gpu().map_err(TrainError::Simulate),
+            other => Err(other),
+        }
+    }
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
@@ -735,10 +762,7 @@ fn gpu_fault(
     saved: Option<usize>,
     dir: &Path,
 ) -> TrainError {
-    let e = match e {
-        TrainError::Model(ModelError::Gpu(g)) => TrainError::Gpu(g),
-        other => other,
-    };
+    let e = e.into_gpu().map_or_else(|other| other, TrainError::Gpu);
     match e {
         TrainError::Gpu(g @ (GpuError::OutOfMemory { .. } | GpuError::DeviceLost(_))) => {
             let hint = if matches!(g, GpuError::OutOfMemory { .. }) {
