@@ -8,13 +8,12 @@
 //! - Every WGSL kernel has a CPU twin in its module's `cpu.rs`, used as the oracle in tests and
 //!   never as a silent substitute for the shader.
 //!
-//! Layers: `cli` → domain modules (`linalg`, later `fft`, `physics`, `nn`, `model`) that record
-//! dispatches → [`gpu::Engine`], the only module that calls wgpu.
+//! Layers, each importing only those below it (docs/ARCHITECTURE.md; `tests/layers.rs` checks
+//! it): [`cli`] → [`workflow`] → [`config`], [`kernels`] → the domains ([`model`],
+//! [`simulate`], [`physics`], [`nn`], [`fft`], [`linalg`], [`data`], [`eval`], [`stitch`],
+//! with their WGSL in [`wgsl`]) → [`gpu`], the only module that calls wgpu, and [`util`].
 
-pub mod bench;
 pub mod cli;
-pub mod cli_config;
-pub mod cli_run;
 pub mod config;
 pub mod data;
 pub mod eval;
@@ -27,6 +26,6 @@ pub mod nn;
 pub mod physics;
 pub mod simulate;
 pub mod stitch;
-pub mod train;
 pub mod util;
 pub mod wgsl;
+pub mod workflow;

@@ -1,4 +1,6 @@
-//! The `ptycho` binary: parse the command line and hand over to the library.
+//! The `ptycho` binary: parse the command line and hand over to the library; one-line errors
+//! and exit codes (0 success, 1 runtime failure, 2 usage or configuration error). `anyhow`
+//! lives only here.
 
 use clap::Parser;
 
@@ -8,21 +10,30 @@ fn main() -> std::process::ExitCode {
     match ptycho::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // One line: the error and its causes.
-            let mut msg = e.to_string();
-            for c in e.chain().skip(1) {
-                msg.push_str(": ");
-                msg.push_str(&c.to_string());
-            }
-            eprintln!("error: {msg}");
+            let usage = e.is_usage();
+            eprintln!("error: {}", one_line(&anyhow::Error::new(e)));
             // Usage and configuration errors exit with 2 (like clap's own), everything else 1.
-            if e.downcast_ref::<ptycho::config::ConfigError>().is_some() {
+            if usage {
                 std::process::ExitCode::from(2)
             } else {
                 std::process::ExitCode::FAILURE
             }
         }
     }
+}
+
+/// The error and its causes on one line, each cause once (an error whose message already
+/// includes its cause's is not repeated).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for c in e.chain().skip(1) {
+        let c = c.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
 }
 
 /// On a headless Linux machine (a container, a batch job) XDG_RUNTIME_DIR is often unset, and

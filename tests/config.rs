@@ -62,6 +62,9 @@ fn execution_settings_never_change_data_or_model() {
         ("execution.inference_batch_size", toml::Value::Integer(64)),
         ("execution.quiet", toml::Value::Boolean(true)),
         ("execution.log_level", toml::Value::String("debug".into())),
+        ("execution.conv_layout", toml::Value::String("tiled".into())),
+        ("execution.max_binding_bytes", toml::Value::Integer(1 << 20)),
+        ("execution.fault", toml::Value::String("oom:7".into())),
     ];
     // Every execution key is covered by this test.
     let exec_keys: Vec<_> = config::known_keys()

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array2, Array3, ArrayD};
 use num_complex::Complex32;
+use ptycho::data::Dataset;
 use ptycho::data::cxi::ELECTRON_VOLT_J;
-use ptycho::data::npz::{self, Dataset};
+use ptycho::data::npz;
 use ptycho::data::product::{Geometry, Product};
 use ptycho::data::{ReadOptions, read_dataset};
 

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::NpzWriter;
 use num_complex::{Complex32, Complex64};
-use ptycho::data::npz::{Dataset, read_dataset, write_dataset};
+use ptycho::data::Dataset;
+use ptycho::data::npz::{read_dataset, write_dataset};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ptycho-npz-{}", std::process::id()));

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use num_complex::{Complex32, Complex64};
 use proptest::prelude::*;
-use ptycho::data::npz::{self, Dataset};
+use ptycho::data::Dataset;
+use ptycho::data::npz;
 use ptycho::data::{DataError, ReadOptions};
 
 /// Cases per property: enough to hit every branch, few enough for a 2-core CI;

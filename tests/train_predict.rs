@@ -8,7 +8,8 @@ use num_complex::{Complex32, Complex64};
 use ptycho::config::Config;
 use ptycho::data::group::make_groups;
 use ptycho::physics::{MergeGeometry, TranslateGeometry, cpu};
-use ptycho::train::trainer::Trainer;
+use ptycho::workflow::infer::Predictor;
+use ptycho::workflow::train::Trainer;
 
 #[test]
 fn gridsize_two_prediction_is_the_cropped_group_canvas() {
@@ -28,10 +29,17 @@ fn gridsize_two_prediction_is_the_cropped_group_canvas() {
     let x: Vec<f32> = (0..m * n * n).map(|_| rng.uniform() as f32).collect();
     let mut t = Trainer::new(&engine, &cfg, &probe).unwrap();
     t.fit_canvas(&groups);
+    let mut p = Predictor::new(&engine, &cfg);
+    p.fit_canvas(&groups);
     let canvas = t.canvas();
     assert!(canvas > n && canvas % 2 == 0);
+    assert_eq!(
+        p.canvas(),
+        canvas,
+        "training and inference merge on the same canvas"
+    );
     let idx: Vec<usize> = (0..groups.len()).collect();
-    let got = t.predict(&x, &groups, &idx, 5).unwrap();
+    let got = p.predict(&t.net, &x, &groups, &idx, 5).unwrap();
     assert_eq!(got.len(), groups.len() * n * n);
 
     // The network's own patches for the same groups (members group-major).

@@ -39,6 +39,15 @@ impl Groups {
             .fold(0.0, f64::max)
     }
 
+    /// Largest |x| or |y| of a relative offset: the object_big canvas must hold every member
+    /// translated by it ([`crate::physics::canvas_side`]).
+    pub fn max_abs_offset(&self) -> f64 {
+        self.offsets
+            .iter()
+            .flat_map(|o| [o[0].abs(), o[1].abs()])
+            .fold(0.0, f64::max)
+    }
+
     /// The groups at `idx` (in that order).
     pub fn select(&self, idx: &[usize]) -> Groups {
         let c = self.c;

@@ -8,6 +8,8 @@
 
 #[cfg(feature = "hdf5")]
 pub mod cxi;
+pub mod dataset;
+pub mod error;
 pub mod group;
 pub mod npz;
 pub mod product;
@@ -19,7 +21,8 @@ use std::path::{Path, PathBuf};
 use num_complex::Complex32;
 
 pub(crate) use crate::util::text::one_line;
-pub use npz::{DataError, Dataset, Positions};
+pub use dataset::{Dataset, Positions, SimInput};
+pub use error::DataError;
 
 /// How a data file is read beyond what it holds itself (flags of train, infer and simulate).
 #[derive(Clone, Debug, Default)]
@@ -139,10 +142,6 @@ pub fn read_dataset(path: &Path, opts: &ReadOptions) -> Result<Dataset, DataErro
         Format::Hdf5 => Err(no_hdf5(path)),
     }
 }
-
-/// What `ptycho simulate --input` needs from an NPZ or CXI file: (object, (H, W), probe,
-/// positions in object pixels if the file has them).
-pub type SimInput = (Vec<Complex32>, (usize, usize), Vec<Complex32>, Positions);
 
 /// Reads `ptycho simulate --input` from an NPZ (`objectGuess`, `probeGuess`, optional
 /// positions) or a CXI file (object `/entry_1/image_2/data`, probe, optional translations).

@@ -35,15 +35,16 @@ use shaders::ShaderFile;
 pub struct EngineOptions {
     /// Which backend/adapter to use.
     pub accelerator: Accelerator,
-    /// Pretend the adapter's `max_storage_buffer_binding_size` is at most this many bytes
-    /// (tests use it to force chunking with small data).
+    /// Pretend the adapter's `max_storage_buffer_binding_size` is at most this many bytes: a
+    /// way to bound the size of one GPU buffer, and how tests force chunking with small data.
     pub max_binding_bytes: Option<u64>,
     /// Fail the given submit with a simulated fault (tests of fault handling).
     pub fault: Option<Fault>,
 }
 
-/// A simulated GPU fault (`PTYCHO_FAULT=oom:N` or `lost:N`): submit number N (1-based) fails as
-/// if the device had run out of memory or been lost; after a loss every later call fails too.
+/// A simulated GPU fault (`oom:N` or `lost:N`, the configuration's `execution.fault`): submit
+/// number N (1-based) fails as if the device had run out of memory or been lost; after a loss
+/// every later call fails too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fault {
     /// Which fault.
@@ -77,37 +78,6 @@ impl std::str::FromStr for Fault {
         };
         let at_submit = n.parse::<u64>().ok().filter(|&n| n >= 1).ok_or_else(bad)?;
         Ok(Fault { kind, at_submit })
-    }
-}
-
-impl EngineOptions {
-    /// Options for `accelerator`, with `PTYCHO_MAX_BINDING_BYTES` (if set) lowering the storage
-    /// binding limit: a way to exercise chunking and micro-batching with small data, or to cap
-    /// the size of one GPU buffer.
-    pub fn from_env(accelerator: Accelerator) -> Result<Self> {
-        let max_binding_bytes = match std::env::var("PTYCHO_MAX_BINDING_BYTES") {
-            Ok(v) => Some(
-                v.trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|&b| b >= 1024)
-                    .ok_or_else(|| {
-                        GpuError::InvalidArgument(format!(
-                            "PTYCHO_MAX_BINDING_BYTES = '{v}': expected a byte count ≥ 1024"
-                        ))
-                    })?,
-            ),
-            Err(_) => None,
-        };
-        let fault = match std::env::var("PTYCHO_FAULT") {
-            Ok(v) => Some(v.parse()?),
-            Err(_) => None,
-        };
-        Ok(EngineOptions {
-            accelerator,
-            max_binding_bytes,
-            fault,
-        })
     }
 }
 

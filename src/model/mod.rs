@@ -97,15 +97,36 @@ impl std::fmt::Debug for Network {
 }
 
 impl Network {
-    /// Builds the network with Glorot-uniform weights from `seed` and zero biases.
+    /// Builds the network with Glorot-uniform weights from `seed` and zero biases, convs in
+    /// the adapter's automatic layout.
     pub fn new(engine: &Engine, cfg: &NetConfig, seed: u64) -> ModelResult<Network> {
-        let layout = Layout::new(cfg)?;
-        let p = params::glorot_init(&layout, seed);
-        Self::with_params(engine, cfg, &p)
+        Self::seeded(engine, cfg, seed, ConvLayout::auto(engine))
     }
 
-    /// Builds the network with the given flat parameters.
+    /// [`Self::new`] with the convs in `conv_layout`.
+    pub fn seeded(
+        engine: &Engine,
+        cfg: &NetConfig,
+        seed: u64,
+        conv_layout: ConvLayout,
+    ) -> ModelResult<Network> {
+        let p = params::glorot_init(&Layout::new(cfg)?, seed);
+        Self::from_params(engine, cfg, &p, conv_layout)
+    }
+
+    /// Builds the network with the given flat parameters, convs in the adapter's automatic
+    /// layout.
     pub fn with_params(engine: &Engine, cfg: &NetConfig, p: &[f32]) -> ModelResult<Network> {
+        Self::from_params(engine, cfg, p, ConvLayout::auto(engine))
+    }
+
+    /// Builds the network with the given flat parameters, convs in `conv_layout`.
+    pub fn from_params(
+        engine: &Engine,
+        cfg: &NetConfig,
+        p: &[f32],
+        conv_layout: ConvLayout,
+    ) -> ModelResult<Network> {
         let layout = Layout::new(cfg)?;
         if p.len() != layout.params {
             return Err(ModelError::Shape {
@@ -117,7 +138,7 @@ impl Network {
         let convs = layout
             .layers
             .iter()
-            .map(|l| Conv2d::new(engine, l.spec))
+            .map(|l| Conv2d::with_layout(engine, l.spec, conv_layout))
             .collect::<Result<Vec<_>, _>>()?;
         let zeros = vec![0f32; layout.params];
         Ok(Network {
@@ -181,11 +202,21 @@ impl Network {
         Ok(())
     }
 
-    /// Loads weights from an NPZ file written by [`Network::save`].
+    /// Loads weights from an NPZ file written by [`Network::save`], convs in the adapter's
+    /// automatic layout.
     pub fn load(engine: &Engine, cfg: &NetConfig, path: &Path) -> ModelResult<Network> {
-        let layout = Layout::new(cfg)?;
-        let p = params::load_npz(&layout, path)?;
-        Self::with_params(engine, cfg, &p)
+        Self::loaded(engine, cfg, path, ConvLayout::auto(engine))
+    }
+
+    /// [`Self::load`] with the convs in `conv_layout`.
+    pub fn loaded(
+        engine: &Engine,
+        cfg: &NetConfig,
+        path: &Path,
+        conv_layout: ConvLayout,
+    ) -> ModelResult<Network> {
+        let p = params::load_npz(&Layout::new(cfg)?, path)?;
+        Self::from_params(engine, cfg, &p, conv_layout)
     }
 
     /// Saves the weights as NPZ (temporary file, then rename).

@@ -17,7 +17,7 @@
 //!   adapter and layout.
 //! - The conv has two kernel layouts with the same bindings and results ([`ConvLayout`]): the
 //!   portable workgroup-memory tiling and the 8-lane subgroup-broadcast tiling, chosen per
-//!   adapter (`PTYCHO_CONV_LAYOUT` forces either).
+//!   adapter (`execution.conv_layout` forces either).
 //!
 //! Every kernel has a CPU twin in [`cpu`] (f64).
 
@@ -34,8 +34,8 @@ pub mod upsample;
 pub use activation::{ActParams, ActivationOp};
 pub use adam::{Adam, AdamConfig, AdamParams};
 pub use conv::{
-    Conv2d, ConvLayout, ConvParams, ConvSpec, ConvTiling, ConvWeightParams, GradReduceParams,
-    NO_BIAS, PassTiling, SubgroupTiling, WEIGHT_WORKGROUPS, WeightTiling,
+    Conv2d, ConvLayout, ConvLayoutChoice, ConvParams, ConvSpec, ConvTiling, ConvWeightParams,
+    GradReduceParams, NO_BIAS, PassTiling, SubgroupTiling, WEIGHT_WORKGROUPS, WeightTiling,
 };
 pub use mse_grad::{MseGrad, MseParams};
 pub use object_patch::{ObjectParams, ObjectPatch};

@@ -1,12 +1,12 @@
-//! `ptycho simulate`: synthetic objects or an object/probe from a file, scan positions, the
-//! forward model on the GPU (patch extraction, probe multiply, far-field amplitude), Poisson
-//! noise, and the PtychoPINN NPZ contract (specs/data.md).
+//! Simulation of PtychoPINN datasets: synthetic objects and the default probe ([`objects`]),
+//! scan positions, the forward model on the GPU (patch extraction, probe multiply, far-field
+//! amplitude), Poisson noise, and splits (`ptycho simulate` drives it from
+//! `crate::workflow::simulate`).
 //!
 //! Scaling (physics.md): for patches Y and probe P, s_sim = sqrt(nphotons / mean_m Σ|Y·P|²);
 //! the noiseless amplitude A of ψ = Y·P is computed on the GPU; the observed amplitude is
 //! X = sqrt(Poisson((s_sim·A)²)) and diff3d = X / s_sim. With `noise = false`, diff3d = A.
 
-pub mod cli;
 pub mod objects;
 
 use num_complex::Complex32;
@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Poisson};
 
-use crate::data::npz::Dataset;
+use crate::data::Dataset;
 use crate::fft::FftError;
 use crate::fft::{Direction, FftOptions, FftPlan, Norm, Output};
 use crate::gpu::{Engine, GpuError};
@@ -50,13 +50,37 @@ impl SimulateError {
 pub type Result<T, E = SimulateError> = std::result::Result<T, E>;
 
 /// Scan pattern.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ScanKind {
     /// Uniform random positions.
     Random,
     /// A regular grid.
     Grid,
+}
+
+impl ScanKind {
+    /// Every kind by name, as the command line writes them.
+    pub const NAMES: [&'static str; 2] = ["random", "grid"];
+
+    /// The name of this kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanKind::Random => "random",
+            ScanKind::Grid => "grid",
+        }
+    }
+}
+
+impl std::str::FromStr for ScanKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "random" => Ok(ScanKind::Random),
+            "grid" => Ok(ScanKind::Grid),
+            _ => Err(format!("scan '{s}': expected random or grid")),
+        }
+    }
 }
 
 /// Scan positions (x, y) inside [buffer, W − buffer] × [buffer, H − buffer].

@@ -4,6 +4,39 @@ use num_complex::Complex32;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+/// Synthetic object kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// Random lines blurred at three scales (PtychoPINN's "lines").
+    Lines,
+    /// Gaussian random field.
+    Grf,
+}
+
+impl ObjectKind {
+    /// Every kind by name, as the command line writes them.
+    pub const NAMES: [&'static str; 2] = ["lines", "grf"];
+
+    /// The name of this kind (also recorded in `_metadata`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Lines => "lines",
+            ObjectKind::Grf => "grf",
+        }
+    }
+}
+
+impl std::str::FromStr for ObjectKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "lines" => Ok(ObjectKind::Lines),
+            "grf" => Ok(ObjectKind::Grf),
+            _ => Err(format!("object '{s}': expected lines or grf")),
+        }
+    }
+}
+
 /// Separable Gaussian filter (σ in pixels, truncated at 4σ, scipy's default `reflect` borders:
 /// `d c b a | a b c d | d c b a`).
 pub fn gaussian_filter(img: &[f64], h: usize, w: usize, sigma: f64) -> Vec<f64> {

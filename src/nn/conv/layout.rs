@@ -15,11 +15,12 @@ use crate::nn::{NnError, Result};
 ///   `subgroupBroadcast` ([`SubgroupTiling`]). Valid only where the device has
 ///   `Features::SUBGROUP` and every subgroup is exactly 8 lanes (min = max = 8), the width its
 ///   unrolled broadcasts are written for. It is lavapipe's fastest measured layout
-///   (performance-notes.md); whether it pays on a GPU is unmeasured, so
-///   [`ConvLayout::for_engine`] picks it automatically only on CPU adapters.
+///   (performance-notes.md); whether it pays on a GPU is unmeasured, so [`ConvLayout::auto`]
+///   picks it only on CPU adapters.
 ///
-/// `PTYCHO_CONV_LAYOUT=tiled|subgroup|auto` (see [`ConvLayout::ENV`]) forces either; forcing
-/// `subgroup` where it is not valid is an error, never a silent fallback.
+/// The configuration's `execution.conv_layout` ([`ConvLayoutChoice`], environment variable
+/// `PTYCHO_CONV_LAYOUT`) forces either; forcing `subgroup` where it is not valid is an error,
+/// never a silent fallback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConvLayout {
@@ -29,14 +30,24 @@ pub enum ConvLayout {
     Subgroup,
 }
 
-impl ConvLayout {
-    /// Environment variable that forces a layout: `tiled`, `subgroup` or `auto` (the default).
-    pub const ENV: &'static str = "PTYCHO_CONV_LAYOUT";
+/// A requested conv layout: one of [`ConvLayout`], or the adapter's automatic choice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConvLayoutChoice {
+    /// [`ConvLayout::auto`].
+    #[default]
+    Auto,
+    /// [`ConvLayout::Tiled`].
+    Tiled,
+    /// [`ConvLayout::Subgroup`] (an error where the adapter cannot run it).
+    Subgroup,
+}
 
+impl ConvLayout {
     /// Lanes the subgroup kernels are written for.
     pub const SUBGROUP_LANES: u32 = 8;
 
-    /// Name as accepted by [`ConvLayout::ENV`].
+    /// Name as written in the configuration and the bench reports.
     pub fn as_str(self) -> &'static str {
         match self {
             ConvLayout::Tiled => "tiled",
@@ -89,9 +100,15 @@ impl ConvLayout {
         Ok(layout)
     }
 
-    /// The layout for `engine`: [`ConvLayout::ENV`] if set, else [`ConvLayout::auto`].
-    pub fn for_engine(engine: &Engine) -> Result<ConvLayout> {
-        Self::resolve(engine, std::env::var(Self::ENV).ok().as_deref())
+    /// The layout `choice` asks for on `engine` (an error if the adapter cannot run it).
+    pub fn choose(engine: &Engine, choice: ConvLayoutChoice) -> Result<ConvLayout> {
+        let layout = match choice {
+            ConvLayoutChoice::Auto => return Ok(Self::auto(engine)),
+            ConvLayoutChoice::Tiled => ConvLayout::Tiled,
+            ConvLayoutChoice::Subgroup => ConvLayout::Subgroup,
+        };
+        layout.check(engine)?;
+        Ok(layout)
     }
 
     /// Fails if `engine` cannot run this layout.

@@ -6,7 +6,7 @@ pub mod layout;
 pub mod subgroup;
 pub mod tiled;
 
-pub use layout::{ConvLayout, PassTiling};
+pub use layout::{ConvLayout, ConvLayoutChoice, PassTiling};
 pub use subgroup::SubgroupTiling;
 pub use tiled::{ConvTiling, WeightTiling};
 
@@ -160,10 +160,10 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    /// Builds the pipelines in the adapter's layout ([`ConvLayout::for_engine`]) with tilings
+    /// Builds the pipelines in the adapter's automatic layout ([`ConvLayout::auto`]) with tilings
     /// chosen for this adapter.
     pub fn new(engine: &Engine, spec: ConvSpec) -> Result<Conv2d> {
-        Self::with_layout(engine, spec, ConvLayout::for_engine(engine)?)
+        Self::with_layout(engine, spec, ConvLayout::auto(engine))
     }
 
     /// Builds the pipelines in `layout` (an error if the adapter cannot run it).

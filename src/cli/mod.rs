@@ -1,0 +1,104 @@
+//! Command-line interface (clap derive): `main.rs` parses [`Cli`] and calls [`run`]. Each
+//! command has its file; each turns its flags into a workflow's typed spec (or configuration
+//! overrides), opens the engine the configuration asks for, and prints the result. Nothing
+//! below the CLI knows clap.
+
+pub mod bench;
+pub mod config;
+pub mod demo;
+pub mod devices;
+pub mod evaluate;
+pub mod flags;
+pub mod infer;
+pub mod simulate;
+pub mod stitch;
+pub mod train;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{ExecutionConfig, resolve};
+use crate::gpu::{Accelerator, Engine};
+use crate::workflow::{self, Result};
+use flags::Overrides;
+
+/// ptycho — PtychoPINN ptychographic reconstruction on WGSL compute shaders.
+#[derive(Debug, Parser)]
+#[command(name = "ptycho", version, about, long_about = None)]
+pub struct Cli {
+    /// Compute backend: auto picks a Vulkan/Metal/DX12 adapter (GL only if none exists): a
+    /// discrete GPU, then integrated, then any GPU, then the CPU fallback adapter; cpu forces wgpu's fallback adapter (lavapipe on Linux).
+    /// [env: PTYCHO_ACCELERATOR] [default: auto, or execution.accelerator from --config]
+    #[arg(long, global = true, value_parser = flags::accelerator_parser())]
+    pub accelerator: Option<Accelerator>,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every GPU/CPU adapter with its key limits and mark the one `auto` picks.
+    Devices(devices::DevicesArgs),
+    /// Shader-level benchmarks (GPU timestamps where available; CPU peer in the same run).
+    Bench(bench::BenchArgs),
+    /// Show the resolved configuration or print a template.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Compare a reconstruction with the ground truth: registration, MAE, MSE, PSNR, SSIM, FRC.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Simulate a PtychoPINN dataset (synthetic object or one from a file) on the GPU.
+    Simulate(simulate::SimulateArgs),
+    /// Stitch complex patches at their scan positions into one object.
+    Stitch(stitch::StitchArgs),
+    /// Train the PtychoPINN network on diffraction data (unsupervised, physics in the loss).
+    Train(train::TrainArgs),
+    /// Reconstruct an object from diffraction data with a trained model.
+    Infer(infer::InferArgs),
+    /// The whole pipeline on a small built-in lines dataset: simulate → train → infer → evaluate.
+    Demo(demo::DemoArgs),
+}
+
+impl Cli {
+    /// The global flags as configuration overrides (`--accelerator`).
+    pub fn global_overrides(&self) -> Overrides {
+        self.accelerator
+            .map(|a| {
+                vec![(
+                    "execution.accelerator",
+                    toml::Value::String(a.as_str().into()),
+                )]
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The execution settings of a command that reads no configuration file: defaults <
+/// environment < the global flags.
+pub fn execution(global: &Overrides) -> Result<ExecutionConfig> {
+    Ok(resolve(None, global)?.config.execution)
+}
+
+/// Opens the engine `exec` asks for and says on stderr which adapter it is.
+pub fn open_engine(exec: &ExecutionConfig) -> Result<Engine> {
+    let engine = workflow::open_engine(exec)?;
+    eprintln!("ptycho: using {}", engine.describe());
+    Ok(engine)
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let global = cli.global_overrides();
+    match cli.command {
+        Command::Devices(a) => devices::run(&a, &global),
+        Command::Config(c) => config::run(&c, &global),
+        Command::Simulate(a) => simulate::run(a, &global),
+        Command::Train(a) => train::run(&a, &global),
+        Command::Infer(a) => infer::run(&a, &global),
+        Command::Demo(a) => demo::run(&a, &global),
+        Command::Stitch(a) => stitch::run(a),
+        Command::Evaluate(a) => evaluate::run(&a),
+        Command::Bench(b) => bench::run(b, &global),
+    }
+}

@@ -1,0 +1,371 @@
+//! Reading the PtychoPINN NPZ contract (specs/data.md): datasets, probes, simulation inputs
+//! and patch stacks, validated with one-line errors naming the file and key.
+
+use std::path::Path;
+
+use ndarray::{ArrayD, IxDyn};
+use num_complex::{Complex32, Complex64};
+
+use super::archive::{Reader, shape};
+use crate::data::{DataError, Dataset, ProbeSource, SimInput};
+
+/// Reads and validates a PtychoPINN NPZ with its own probe (see [`crate::data::read_dataset`]
+/// for the probe options and CXI files).
+pub fn read_dataset(path: &Path) -> Result<Dataset, DataError> {
+    read_dataset_with(path, ProbeSource::File, false)
+}
+
+/// Converts positions read as (M,) arrays, checking rank, finiteness and equal lengths.
+fn positions(r: &mut Reader) -> Result<(ArrayD<f64>, ArrayD<f64>), DataError> {
+    let xs = r.real("xcoords")?;
+    let ys = r.real("ycoords")?;
+    for (k, a) in [("xcoords", &xs), ("ycoords", &ys)] {
+        if a.ndim() != 1 {
+            return Err(r.key_err(k, format!("expected shape (M,), got {}", shape(a))));
+        }
+        r.check_finite_real(k, a)?;
+    }
+    if xs.len() != ys.len() {
+        return Err(r.key_err(
+            "ycoords",
+            format!("has {} positions but xcoords has {}", ys.len(), xs.len()),
+        ));
+    }
+    Ok((xs, ys))
+}
+
+/// The diffraction amplitudes (M, N, N) as f32 (legacy (N, N, M) transposed), checked finite
+/// and ≥ 0; integer arrays are counts and become sqrt(counts). float32 files (the usual case)
+/// are read without a wider intermediate copy: the patterns are the largest array of a
+/// dataset, and reading them must not need several times their size in memory.
+fn read_diffraction(
+    r: &mut Reader,
+    path: &Path,
+    key: &str,
+    m: usize,
+) -> Result<(Vec<f32>, usize), DataError> {
+    let legacy = |s: &[usize]| s.len() == 3 && s[0] != m && s[2] == m && s[0] == s[1];
+    let e = r.entry(key)?;
+    if e.descr.trim_start_matches(['<', '>', '|', '=']) == "f4" {
+        let mut a = r.array::<f32>(&e)?;
+        if legacy(a.shape()) {
+            a = a
+                .permuted_axes(IxDyn(&[2, 0, 1]))
+                .as_standard_layout()
+                .to_owned();
+        }
+        let n = crate::data::check_pattern_shape(path, key, m, a.shape())?;
+        if let Some((i, v)) = a.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(r.key_err(key, format!("non-finite value {v} at flat index {i}")));
+        }
+        if let Some(v) = a.iter().find(|v| **v < 0.0) {
+            return Err(r.key_err(
+                key,
+                format!("negative amplitude {v}: diffraction data must be amplitudes ≥ 0"),
+            ));
+        }
+        // Standard layout already (read or transposed above): take the buffer without a copy.
+        let a = if a.is_standard_layout() {
+            a
+        } else {
+            a.as_standard_layout().into_owned()
+        };
+        return Ok((a.into_raw_vec_and_offset().0, n));
+    }
+    let (mut diff, counts) = r.real_kind(key)?;
+    if legacy(diff.shape()) {
+        diff = diff
+            .permuted_axes(IxDyn(&[2, 0, 1]))
+            .as_standard_layout()
+            .to_owned();
+    }
+    let n = crate::data::check_pattern_shape(path, key, m, diff.shape())?;
+    let diff: Vec<f32> = if counts {
+        let descr = r.entry(key)?.descr;
+        crate::data::note(&format!(
+            "{}: '{key}' holds integer counts ({descr}); amplitudes = sqrt(counts)",
+            r.path
+        ));
+        crate::data::counts_to_amplitudes(path, key, diff.iter().copied())?
+    } else {
+        r.check_finite_real(key, &diff)?;
+        if let Some(v) = diff.iter().find(|v| **v < 0.0) {
+            return Err(r.key_err(
+                key,
+                format!("negative amplitude {v}: diffraction data must be amplitudes ≥ 0"),
+            ));
+        }
+        diff.iter().map(|&v| v as f32).collect()
+    };
+    Ok((diff, n))
+}
+
+/// Reads and validates a PtychoPINN NPZ; the probe comes from `src`. Integer `diff3d` arrays
+/// are detector counts and become amplitudes sqrt(counts) (with a note on stderr). With
+/// `skip_patches` the ground-truth patches are not read.
+pub fn read_dataset_with(
+    path: &Path,
+    src: ProbeSource<'_>,
+    skip_patches: bool,
+) -> Result<Dataset, DataError> {
+    let mut r = Reader::open(path)?;
+    let (xs, ys) = positions(&mut r)?;
+    let m = xs.len();
+    let diff_key = if r.has("diff3d") {
+        "diff3d"
+    } else if r.has("diffraction") {
+        "diffraction"
+    } else {
+        return Err(r.missing("diff3d"));
+    };
+    let (diff, n) = read_diffraction(&mut r, path, diff_key, m)?;
+    let probe = match src.given(path, n)? {
+        Some(p) => p,
+        None if !r.has("probeGuess") && src.fallback().is_some() => {
+            let p = src.fallback().unwrap_or_default().to_vec();
+            if p.len() != n * n {
+                return Err(r.key_err(
+                    "probeGuess",
+                    format!(
+                        "absent, and the fallback (model) probe is {0}×{0} but the patterns are {n}×{n}",
+                        (p.len() as f64).sqrt() as usize
+                    ),
+                ));
+            }
+            p
+        }
+        None => {
+            let probe = r.complex("probeGuess")?;
+            if probe.shape() != [n, n] {
+                return Err(r.key_err(
+                    "probeGuess",
+                    format!(
+                        "shape {} differs from the pattern size ({n}, {n})",
+                        shape(&probe)
+                    ),
+                ));
+            }
+            r.check_finite_complex("probeGuess", &probe)?;
+            probe
+                .iter()
+                .map(|z| Complex32::new(z.re as f32, z.im as f32))
+                .collect()
+        }
+    };
+    let object = if r.has("objectGuess") {
+        let o = r.complex("objectGuess")?;
+        if o.ndim() != 2 {
+            return Err(r.key_err(
+                "objectGuess",
+                format!("expected shape (H, W), got {}", shape(&o)),
+            ));
+        }
+        r.check_finite_complex("objectGuess", &o)?;
+        let (h, w) = (o.shape()[0], o.shape()[1]);
+        check_inside(&r, &xs, &ys, h, w)?;
+        Some((
+            h,
+            w,
+            o.iter()
+                .map(|z| Complex32::new(z.re as f32, z.im as f32))
+                .collect(),
+        ))
+    } else {
+        None
+    };
+    let patch_key = ["ground_truth_patches", "Y"]
+        .into_iter()
+        .find(|k| !skip_patches && r.has(k));
+    let patches = match patch_key {
+        Some(k) => {
+            let p = r.complex(k)?;
+            if p.shape() != [m, n, n] {
+                return Err(r.key_err(
+                    k,
+                    format!("expected shape ({m}, {n}, {n}), got {}", shape(&p)),
+                ));
+            }
+            r.check_finite_complex(k, &p)?;
+            Some(
+                p.iter()
+                    .map(|z| Complex32::new(z.re as f32, z.im as f32))
+                    .collect(),
+            )
+        }
+        None => None,
+    };
+    let start = if r.has("xcoords_start") && r.has("ycoords_start") {
+        let (a, b) = (r.real("xcoords_start")?, r.real("ycoords_start")?);
+        r.check_finite_real("xcoords_start", &a)?;
+        r.check_finite_real("ycoords_start", &b)?;
+        (a.len() == m && b.len() == m)
+            .then(|| (a.iter().copied().collect(), b.iter().copied().collect()))
+    } else {
+        None
+    };
+    let scan_index = if r.has("scan_index") {
+        let a = r.real("scan_index")?;
+        if a.len() != m {
+            return Err(r.key_err(
+                "scan_index",
+                format!("expected shape ({m},), got {}", shape(&a)),
+            ));
+        }
+        r.check_finite_real("scan_index", &a)?;
+        Some(a.iter().map(|&v| v as i64).collect())
+    } else {
+        None
+    };
+    let metadata = r.metadata();
+    if let Some(np) = metadata.get("nphotons").and_then(|v| v.as_f64())
+        && !(np > 0.0 && np.is_finite())
+    {
+        return Err(r.key_err("_metadata", format!("nphotons = {np} must be positive")));
+    }
+    Ok(Dataset {
+        n,
+        xcoords: xs.iter().copied().collect(),
+        ycoords: ys.iter().copied().collect(),
+        diff,
+        probe,
+        object,
+        patches,
+        start,
+        scan_index,
+        metadata,
+    })
+}
+
+/// Every position must lie on the H×W object.
+fn check_inside(
+    r: &Reader,
+    xs: &ArrayD<f64>,
+    ys: &ArrayD<f64>,
+    h: usize,
+    w: usize,
+) -> Result<(), DataError> {
+    for (i, (&x, &y)) in xs.iter().zip(ys.iter()).enumerate() {
+        if x < 0.0 || y < 0.0 || x > w as f64 || y > h as f64 {
+            return Err(r.key_err(
+                "xcoords",
+                format!("position {i} (x {x}, y {y}) lies outside the {w}×{h} object"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a probe (N, N) from `probeGuess`, or from `probe` (a model bundle's (N, N), or a
+/// Ptychodus product's (modes, N, N), whose first mode is taken).
+pub fn read_probe(path: &Path) -> Result<Vec<Complex32>, DataError> {
+    let mut r = Reader::open(path)?;
+    let key = if r.has("probeGuess") {
+        "probeGuess"
+    } else if r.has("probe") {
+        "probe"
+    } else {
+        return Err(r.missing("probeGuess"));
+    };
+    let p = r.complex(key)?;
+    let s = p.shape().to_vec();
+    let ok = (s.len() == 2 || (s.len() == 3 && s[0] >= 1)) && s[s.len() - 1] == s[s.len() - 2];
+    let n = s.last().copied().unwrap_or(0);
+    if !ok || !n.is_power_of_two() || n < 8 {
+        return Err(r.key_err(
+            key,
+            format!(
+                "expected a square power-of-two probe (N, N) or (modes, N, N), got {}",
+                shape(&p)
+            ),
+        ));
+    }
+    if s.len() == 3 && s[0] > 1 {
+        crate::data::note(&format!(
+            "{}: '{key}' has {} probe modes; using the first",
+            r.path, s[0]
+        ));
+    }
+    let first: Vec<Complex32> = p
+        .iter()
+        .take(n * n)
+        .map(|z| Complex32::new(z.re as f32, z.im as f32))
+        .collect();
+    if let Some((i, v)) = first
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !v.re.is_finite() || !v.im.is_finite())
+    {
+        return Err(r.key_err(key, format!("non-finite value {v} at flat index {i}")));
+    }
+    Ok(first)
+}
+
+/// Reads what `ptycho simulate --input` needs: `objectGuess`, `probeGuess` and, if present,
+/// `xcoords`/`ycoords`. Returns (object, (H, W), probe, positions).
+pub fn read_sim_input(path: &Path) -> Result<SimInput, DataError> {
+    let mut r = Reader::open(path)?;
+    let o = r.complex("objectGuess")?;
+    if o.ndim() != 2 {
+        return Err(r.key_err(
+            "objectGuess",
+            format!("expected shape (H, W), got {}", shape(&o)),
+        ));
+    }
+    r.check_finite_complex("objectGuess", &o)?;
+    let p = r.complex("probeGuess")?;
+    let n = p.shape().first().copied().unwrap_or(0);
+    if p.ndim() != 2 || p.shape()[1] != n || !n.is_power_of_two() || n < 8 {
+        return Err(r.key_err(
+            "probeGuess",
+            format!(
+                "expected a square power-of-two shape (N, N), got {}",
+                shape(&p)
+            ),
+        ));
+    }
+    r.check_finite_complex("probeGuess", &p)?;
+    let (h, w) = (o.shape()[0], o.shape()[1]);
+    let pos = if r.has("xcoords") && r.has("ycoords") {
+        let (xs, ys) = positions(&mut r)?;
+        check_inside(&r, &xs, &ys, h, w)?;
+        Some((xs.iter().copied().collect(), ys.iter().copied().collect()))
+    } else {
+        None
+    };
+    let c32 = |a: &ArrayD<Complex64>| {
+        a.iter()
+            .map(|z| Complex32::new(z.re as f32, z.im as f32))
+            .collect::<Vec<_>>()
+    };
+    Ok((c32(&o), (h, w), c32(&p), pos))
+}
+
+/// Reads complex patches (M, N, N) under `key` with their `xcoords`/`ycoords`.
+pub fn read_patches(
+    path: &Path,
+    key: &str,
+) -> Result<(Vec<Complex32>, usize, Vec<f64>, Vec<f64>), DataError> {
+    let mut r = Reader::open(path)?;
+    let (xs, ys) = positions(&mut r)?;
+    let p = r.complex(key)?;
+    let s = p.shape().to_vec();
+    if s.len() != 3 || s[0] != xs.len() || s[1] != s[2] || s[0] == 0 || s[1] == 0 {
+        return Err(r.key_err(
+            key,
+            format!(
+                "expected shape ({}, N, N), N ≥ 1, to match the positions, got {}",
+                xs.len(),
+                shape(&p)
+            ),
+        ));
+    }
+    r.check_finite_complex(key, &p)?;
+    Ok((
+        p.iter()
+            .map(|z| Complex32::new(z.re as f32, z.im as f32))
+            .collect(),
+        s[1],
+        xs.iter().copied().collect(),
+        ys.iter().copied().collect(),
+    ))
+}

@@ -1,0 +1,227 @@
+//! `ptycho infer`: load a model bundle, predict every group's object patch in batches
+//! ([`Predictor`]), stitch, and write reconstruction.npz, amplitude/phase PNGs and a Ptychodus
+//! product.
+
+pub mod predictor;
+
+use std::path::{Path, PathBuf};
+
+use num_complex::Complex32;
+
+pub use predictor::Predictor;
+
+use crate::config::Resolved;
+use crate::data::product::{Geometry, Product};
+use crate::data::{ReadOptions, npz};
+use crate::gpu::Engine;
+use crate::model::Network;
+use crate::nn::ConvLayout;
+use crate::stitch::{Stitched, Stitcher};
+use crate::util::fs::peak_host_note;
+use crate::util::plot;
+use crate::util::text::human_bytes;
+use crate::workflow::train::checkpoint::load_checkpoint_weights;
+use crate::workflow::train::prepare::{net_config, prepare};
+use crate::workflow::train::progress::Progress;
+use crate::workflow::train::{bundle, run_dir};
+use crate::workflow::{Result, WorkflowError};
+
+/// Options of `ptycho infer`.
+#[derive(Clone, Debug)]
+pub struct InferOptions {
+    /// Run directory with the bundle.
+    pub model_dir: PathBuf,
+    /// Test data (NPZ or CXI).
+    pub test_data: PathBuf,
+    /// Output directory.
+    pub output_dir: PathBuf,
+    /// Replace an existing output directory.
+    pub overwrite: bool,
+    /// How the test data are read (CXI pixel size, probe file); a file without a probe uses
+    /// the bundle's.
+    pub read: ReadOptions,
+    /// Also write amplitude.tiff and phase.tiff (float32).
+    pub tiff: bool,
+    /// Weights from this training checkpoint instead of the bundle's model.npz.
+    pub checkpoint: Option<PathBuf>,
+}
+
+impl InferSummary {
+    /// The summary line `ptycho infer` prints.
+    pub fn report(&self) -> String {
+        format!(
+            "inferred {} patterns at {:.1} patterns/s; stitched {}×{} px; peak GPU memory {}{}",
+            self.patterns,
+            self.patterns_per_second,
+            self.size_wh.0,
+            self.size_wh.1,
+            human_bytes(self.peak_gpu_bytes),
+            peak_host_note()
+        )
+    }
+}
+
+/// What inference produced.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InferSummary {
+    /// Patterns inferred.
+    pub patterns: usize,
+    /// Patterns per second (network forward, batched).
+    pub patterns_per_second: f64,
+    /// Stitched size (width, height).
+    pub size_wh: (usize, usize),
+    /// Peak GPU bytes.
+    pub peak_gpu_bytes: u64,
+    /// Files written in the output directory.
+    pub files: Vec<&'static str>,
+}
+
+/// The configuration of the run directory `model_dir` (its `config.toml`), with `overrides`
+/// (the command line's inference and execution flags) over it.
+pub fn resolve_model_config(
+    model_dir: &Path,
+    overrides: &[(&'static str, toml::Value)],
+) -> Result<Resolved> {
+    let cfg = model_dir.join("config.toml");
+    if !cfg.is_file() {
+        return Err(WorkflowError::Usage(format!(
+            "--model {}: no config.toml there; is it a ptycho run directory?",
+            model_dir.display()
+        )));
+    }
+    Ok(crate::config::resolve(Some(&cfg), overrides)?)
+}
+
+/// Runs `ptycho infer` with the configuration resolved from the bundle's config.toml.
+pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Result<InferSummary> {
+    let cfg = &resolved.config;
+    let probe = bundle::read_probe(&opts.model_dir)?.probe;
+    if probe.len() != cfg.data.n * cfg.data.n {
+        return Err(WorkflowError::Mismatch(format!(
+            "{}: bundle probe does not match data.n = {}",
+            opts.model_dir.display(),
+            cfg.data.n
+        )));
+    }
+    run_dir::check_dir(&opts.output_dir, opts.overwrite)?;
+    let read = ReadOptions {
+        fallback_probe: Some(probe.clone()),
+        ..opts.read.clone()
+    };
+    let set = prepare(&opts.test_data, cfg, 0, &read)?;
+    let net_cfg = net_config(cfg);
+    let layout = ConvLayout::choose(engine, cfg.execution.conv_layout)?;
+    let net = match &opts.checkpoint {
+        Some(ck) => {
+            let mut net = Network::seeded(engine, &net_cfg, cfg.data.seed, layout)?;
+            load_checkpoint_weights(ck, &mut net, engine)?;
+            net
+        }
+        None => Network::loaded(engine, &net_cfg, &opts.model_dir.join("model.npz"), layout)?,
+    };
+    let mut predictor = Predictor::new(engine, cfg);
+    predictor.fit_canvas(&set.groups);
+    run_dir::prepare_dir(&opts.output_dir, "infer", opts.overwrite)?;
+    // Each group's object patch sits at the group centre (for gridsize 1 the pattern's own
+    // scan position).
+    let (xs, ys): (Vec<f64>, Vec<f64>) = set.groups.centers.iter().map(|c| (c[0], c[1])).unzip();
+    // Stream: predict a batch, stitch it, drop it — host and GPU memory stay bounded by the
+    // batch (and the batch by one storage binding), whatever the number of patterns.
+    let batch = cfg
+        .inference_batch_size()
+        .clamp(1, predictor.max_batch(&net));
+    if batch < cfg.inference_batch_size() {
+        eprintln!(
+            "note: inference batch {} → {batch} groups so that every buffer fits one storage binding ({} bytes)",
+            cfg.inference_batch_size(),
+            engine.limits().storage_binding_bytes
+        );
+    }
+    let mut stitcher = Stitcher::new(cfg.data.n, &xs, &ys, cfg.inference.stitch_crop);
+    let idx: Vec<usize> = (0..set.groups.len()).collect();
+    let bar = Progress::epoch("infer", idx.len().div_ceil(batch), cfg.quiet());
+    let start = std::time::Instant::now();
+    for chunk in idx.chunks(batch) {
+        let patches = predictor.predict(&net, &set.x, &set.groups, chunk, batch)?;
+        stitcher.add(&patches);
+        bar.tick(stitcher.added() * set.groups.c);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let rate = (idx.len() * set.groups.c) as f64 / seconds.max(1e-9);
+    bar.finish(&format!(
+        "{} patterns in {seconds:.1} s ({rate:.1} patterns/s)",
+        idx.len() * set.groups.c
+    ));
+    let s = stitcher.finish();
+    let out = &opts.output_dir;
+    npz::write_reconstruction(&out.join("reconstruction.npz"), &s, &xs, &ys)?;
+    write_pictures(out, &s)?;
+    let mut files = vec!["reconstruction.npz", "amplitude.png", "phase.png"];
+    if opts.tiff {
+        crate::data::tiff::write_amplitude_phase(out, &s)?;
+        files.extend(["amplitude.tiff", "phase.tiff"]);
+    }
+    files.extend(write_product(
+        out,
+        &s,
+        &probe,
+        (&xs, &ys),
+        Geometry::of(&set.data),
+        cfg.inference.pixel_size_m,
+        &opts.model_dir,
+    )?);
+    Ok(InferSummary {
+        patterns: idx.len() * set.groups.c,
+        patterns_per_second: rate,
+        size_wh: (s.w, s.h),
+        peak_gpu_bytes: engine.memory().peak_bytes,
+        files,
+    })
+}
+
+/// amplitude.png and phase.png with colour bars.
+pub fn write_pictures(dir: &Path, s: &Stitched) -> Result<()> {
+    for (name, v) in [
+        (
+            "amplitude.png",
+            s.object.iter().map(|z| z.norm() as f64).collect::<Vec<_>>(),
+        ),
+        (
+            "phase.png",
+            s.object.iter().map(|z| z.arg() as f64).collect(),
+        ),
+    ] {
+        let p = dir.join(name);
+        plot::save_png(&plot::colormap_with_bar(&v, s.h, s.w, None), &p)
+            .map_err(|e| WorkflowError::io(&p, e))?;
+    }
+    Ok(())
+}
+
+/// The Ptychodus 1.7 product (specs/data.md): product.npz, and product.h5 with the `hdf5`
+/// feature. Geometry (pixel size, distance, energy) comes from CXI test data when they carry
+/// it, otherwise from `inference.pixel_size_m` and placeholders.
+fn write_product(
+    out: &Path,
+    s: &Stitched,
+    probe: &[Complex32],
+    (xs, ys): (&[f64], &[f64]),
+    geometry: Option<Geometry>,
+    px: f64,
+    model_dir: &Path,
+) -> Result<Vec<&'static str>> {
+    let rows = run_dir::read_metrics(&model_dir.join("metrics.csv")).unwrap_or_default();
+    let losses: Vec<(i64, f64)> = rows
+        .iter()
+        .map(|r| (r.epoch as i64, r.train_loss))
+        .collect();
+    let p = Product::new(s, probe, (xs, ys), geometry, px, &losses);
+    p.write_npz(&out.join("product.npz"))?;
+    #[cfg(feature = "hdf5")]
+    {
+        p.write_h5(&out.join("product.h5"))?;
+        Ok(vec!["product.npz", "product.h5"])
+    }
+    #[cfg(not(feature = "hdf5"))]
+    Ok(vec!["product.npz"])
+}

@@ -1,0 +1,423 @@
+//! `ptycho train`: the epoch loop over [`Trainer`] steps, validation, schedules, early
+//! stopping, checkpoints (`last`, `best`, `interrupted`), resume, and the model bundle.
+//!
+//! The pieces: [`prepare`] (read, check, normalise and group a dataset), [`trainer`] (one
+//! step), [`schedule`] (learning rate and early stopping), [`checkpoint`] and [`bundle`] (what
+//! a run directory holds), [`run_dir`] (its creation rules, metrics.csv, Ctrl-C) and
+//! [`progress`] (output).
+
+pub mod batch;
+pub mod bundle;
+pub mod checkpoint;
+pub mod prepare;
+pub mod progress;
+pub mod run_dir;
+pub mod schedule;
+pub mod trainer;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub use trainer::Trainer;
+
+use bundle::ProbeBundle;
+use checkpoint::{TrainState, read_checkpoint, write_checkpoint};
+use prepare::{Prepared, prepare};
+use progress::Progress;
+use run_dir::EpochRow;
+use schedule::Schedule;
+
+use crate::config::{Config, Monitor, Resolved};
+use crate::data::ReadOptions;
+use crate::gpu::{Engine, GpuError};
+use crate::util::fs::peak_host_note;
+use crate::util::rng::SplitMix64;
+use crate::util::text::human_bytes;
+use crate::workflow::{Result, WorkflowError};
+
+/// Where to train from and to.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// Training NPZ.
+    pub train_data: PathBuf,
+    /// Optional separate validation/test NPZ (used for the validation loss instead of a split).
+    pub test_data: Option<PathBuf>,
+    /// Run directory.
+    pub output_dir: PathBuf,
+    /// Continue the run in `output_dir` from its last checkpoint.
+    pub resume: bool,
+    /// Replace an existing directory.
+    pub overwrite: bool,
+    /// How the data files are read (CXI pixel size, probe file).
+    pub read: ReadOptions,
+}
+
+/// What a training run did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TrainSummary {
+    /// Epochs completed (in total, including resumed ones).
+    pub epochs: usize,
+    /// Last epoch's mean training loss.
+    pub train_loss: f64,
+    /// Last epoch's validation loss (NaN without validation data).
+    pub val_loss: f64,
+    /// Training throughput over the run, patterns (groups·C) per second.
+    pub patterns_per_second: f64,
+    /// Peak bytes of GPU memory held by ptycho's buffers.
+    pub peak_gpu_bytes: u64,
+    /// Stopped by early stopping.
+    pub early_stopped: bool,
+    /// Stopped by Ctrl-C (a checkpoint was written).
+    pub interrupted: bool,
+}
+
+impl TrainSummary {
+    /// The two summary lines `ptycho train` prints for the run directory `dir`.
+    pub fn report(&self, dir: &Path) -> String {
+        format!(
+            "trained {} epochs: train loss {:.6}, val loss {:.6}, {:.1} patterns/s; peak GPU memory {}{}{}{}\nrun directory: {}",
+            self.epochs,
+            self.train_loss,
+            self.val_loss,
+            self.patterns_per_second,
+            human_bytes(self.peak_gpu_bytes),
+            peak_host_note(),
+            if self.early_stopped {
+                " (early stop)"
+            } else {
+                ""
+            },
+            if self.interrupted {
+                " (interrupted: resume with --resume)"
+            } else {
+                ""
+            },
+            dir.display()
+        )
+    }
+}
+
+/// Splits group indices into (train, validation) with the seed.
+pub fn split_groups(len: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut idx: Vec<usize> = (0..len).collect();
+    SplitMix64::new(seed ^ 0x5B17).shuffle(&mut idx);
+    let nval = ((len as f64) * fraction).round() as usize;
+    let nval = if fraction > 0.0 && len > 1 {
+        nval.clamp(1, len - 1)
+    } else {
+        0
+    };
+    let val = idx[..nval].to_vec();
+    let train = idx[nval..].to_vec();
+    (train, val)
+}
+
+/// The training data, and where the validation loss comes from.
+struct Data {
+    train: Prepared,
+    /// A separate validation set (`--test-data`), or `None` to hold out groups of `train`.
+    val: Option<Prepared>,
+    train_idx: Vec<usize>,
+    val_idx: Vec<usize>,
+}
+
+impl Data {
+    /// Reads, checks, normalises and groups the training (and validation) data.
+    fn load(cfg: &Config, opts: &TrainOptions) -> Result<Data> {
+        let train = prepare(&opts.train_data, cfg, cfg.data.n_groups, &opts.read)?;
+        let val = match &opts.test_data {
+            Some(p) => Some(prepare(p, cfg, 0, &opts.read)?),
+            None => None,
+        };
+        let (train_idx, val_idx) = match &val {
+            Some(v) => (
+                (0..train.groups.len()).collect(),
+                (0..v.groups.len()).collect(),
+            ),
+            None => split_groups(
+                train.groups.len(),
+                cfg.training.validation_split,
+                cfg.data.seed,
+            ),
+        };
+        Ok(Data {
+            train,
+            val,
+            train_idx,
+            val_idx,
+        })
+    }
+
+    /// The patterns and groups the validation indices refer to.
+    fn validation(&self) -> &Prepared {
+        self.val.as_ref().unwrap_or(&self.train)
+    }
+}
+
+/// What one epoch of steps ended with.
+struct EpochSteps {
+    /// Mean training loss over its steps.
+    loss: f64,
+    /// Patterns trained on.
+    patterns: usize,
+    /// Stopped by Ctrl-C before its end.
+    interrupted: bool,
+    /// The progress line, to be finished with the epoch's summary.
+    bar: Progress,
+}
+
+/// The checkpoint files of a run.
+struct Checkpoints<'a> {
+    dir: &'a Path,
+    /// Epochs in `checkpoints/last.npz` (what a fault message points to), if one exists.
+    last_saved: Option<usize>,
+}
+
+impl Checkpoints<'_> {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join("checkpoints").join(format!("{name}.npz"))
+    }
+
+    /// Turns an out-of-memory or device-lost error of `epoch` into
+    /// [`WorkflowError::GpuFault`], which names the checkpoint to resume from.
+    fn fault(&self, e: WorkflowError, epoch: usize, during: &str) -> WorkflowError {
+        let e = e.into_gpu().map_or_else(|other| other, WorkflowError::Gpu);
+        match e {
+            WorkflowError::Gpu(g @ (GpuError::OutOfMemory { .. } | GpuError::DeviceLost(_))) => {
+                let hint = if matches!(g, GpuError::OutOfMemory { .. }) {
+                    " with a smaller --batch-size (or PTYCHO_MAX_BINDING_BYTES to cap buffer sizes)"
+                } else {
+                    ""
+                };
+                let saved = match self.last_saved {
+                    Some(k) => format!(
+                        "the last checkpoint, after epoch {k}, is {0}/checkpoints/last.npz: continue with `ptycho train --resume {0}`",
+                        self.dir.display()
+                    ),
+                    None => "no checkpoint was written (training.checkpoint = false)".into(),
+                };
+                WorkflowError::GpuFault {
+                    error: Box::new(g),
+                    epoch,
+                    during: during.to_string(),
+                    saved,
+                    hint,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Runs `ptycho train`.
+pub fn train(engine: &Engine, resolved: &Resolved, opts: &TrainOptions) -> Result<TrainSummary> {
+    let cfg = &resolved.config;
+    let dir = &opts.output_dir;
+    if opts.resume {
+        if !run_dir::is_run_dir(dir) {
+            return Err(WorkflowError::Mismatch(format!(
+                "--resume {}: not a ptycho run directory",
+                dir.display()
+            )));
+        }
+    } else {
+        run_dir::check_dir(dir, opts.overwrite)?;
+    }
+    // Data before the run directory: bad input must not leave a directory behind.
+    let data = Data::load(cfg, opts)?;
+    let mut trainer = Trainer::new(engine, cfg, &data.train.data.probe)?;
+    trainer.fit_canvas(&data.train.groups);
+    if let Some(v) = &data.val {
+        trainer.fit_canvas(&v.groups);
+    }
+    let probe = ProbeBundle {
+        probe: trainer.probe().to_vec(),
+        n: cfg.data.n,
+        scale: trainer.scale(),
+    };
+    // The inputs are good: now the run directory may be written.
+    if !opts.resume {
+        run_dir::prepare_dir(dir, "train", opts.overwrite)?;
+    }
+    std::fs::create_dir_all(dir.join("checkpoints")).map_err(|e| WorkflowError::io(dir, e))?;
+    bundle::write_probe(dir, &probe)?;
+    let schedule = Schedule::new(&cfg.training, cfg.learning_rate());
+    let mut ck = Checkpoints {
+        dir,
+        last_saved: None,
+    };
+    let (mut state, mut rows) = if opts.resume {
+        resume(dir, cfg, &mut trainer, engine)?
+    } else {
+        let state = TrainState {
+            epochs_done: 0,
+            step: 0,
+            schedule: schedule.initial(),
+        };
+        (state, Vec::new())
+    };
+    bundle::write_config(dir, resolved)?;
+    if opts.resume {
+        ck.last_saved = Some(state.epochs_done);
+    } else {
+        run_dir::write_metrics(&dir.join("metrics.csv"), &rows)?;
+        if cfg.training.checkpoint {
+            // A resumable checkpoint exists from the start: a fault or Ctrl-C in the first
+            // epoch can be resumed like any later one.
+            write_checkpoint(&ck.path("last"), &trainer.net, engine, &state)?;
+            ck.last_saved = Some(0);
+        }
+    }
+    run_dir::install_interrupt_handler();
+    let t = &cfg.training;
+    let (mut early, mut interrupted) = (false, false);
+    let run_start = Instant::now();
+    let mut patterns_done = 0usize;
+    for epoch in state.epochs_done..t.epochs {
+        let lr = state.schedule.lr;
+        trainer.net.adam_cfg.lr = lr;
+        let steps = run_epoch(&mut trainer, cfg, &data, epoch, &ck)?;
+        patterns_done += steps.patterns;
+        if steps.interrupted {
+            // Save the weights as they are, marked as the start of this epoch, so --resume
+            // redoes the epoch (deterministically) rather than skipping its remainder.
+            steps.bar.finish("interrupted");
+            write_checkpoint(&ck.path("interrupted"), &trainer.net, engine, &state)?;
+            interrupted = true;
+            break;
+        }
+        let val_loss = if data.val_idx.is_empty() {
+            f64::NAN
+        } else {
+            let v = data.validation();
+            trainer
+                .eval_loss(&v.x, &v.groups, &data.val_idx)
+                .map_err(|e| ck.fault(e, epoch + 1, "validation"))?
+        };
+        let seconds = steps.bar.elapsed();
+        steps.bar.finish(&format!(
+            "train loss {:.6} val loss {val_loss:.6} lr {lr:.2e} {:.1} s ({:.1} patterns/s)",
+            steps.loss,
+            seconds,
+            steps.patterns as f64 / seconds.max(1e-9)
+        ));
+        rows.push(EpochRow {
+            epoch: epoch + 1,
+            train_loss: steps.loss,
+            val_loss,
+            lr,
+            seconds,
+        });
+        let monitored = match t.early_stop_monitor {
+            Monitor::ValLoss if val_loss.is_finite() => val_loss,
+            _ => steps.loss,
+        };
+        let decision = schedule.after_epoch(&mut state.schedule, epoch, monitored);
+        state.epochs_done = epoch + 1;
+        run_dir::write_metrics(&dir.join("metrics.csv"), &rows)?;
+        let due = state.epochs_done % t.checkpoint_every == 0
+            || decision.stop
+            || state.epochs_done == t.epochs;
+        if t.checkpoint && due {
+            let during = "writing a checkpoint";
+            write_checkpoint(&ck.path("last"), &trainer.net, engine, &state)
+                .map_err(|e| ck.fault(e, epoch + 1, during))?;
+            ck.last_saved = Some(state.epochs_done);
+            if t.keep_best && decision.improved {
+                write_checkpoint(&ck.path("best"), &trainer.net, engine, &state)
+                    .map_err(|e| ck.fault(e, epoch + 1, during))?;
+            }
+        }
+        if decision.stop {
+            early = true;
+            break;
+        }
+    }
+    bundle::write_bundle(dir, engine, &trainer.net, &probe, resolved)?;
+    let last = rows.last().copied();
+    Ok(TrainSummary {
+        epochs: state.epochs_done,
+        train_loss: last.map_or(f64::NAN, |r| r.train_loss),
+        val_loss: last.map_or(f64::NAN, |r| r.val_loss),
+        patterns_per_second: patterns_done as f64 / run_start.elapsed().as_secs_f64().max(1e-9),
+        peak_gpu_bytes: engine.memory().peak_bytes,
+        early_stopped: early,
+        interrupted,
+    })
+}
+
+/// The state of a run to `--resume`: its checkpoint restored into `trainer`, and its metrics
+/// rows up to that checkpoint. The run must have the same data and model settings.
+fn resume(
+    dir: &Path,
+    cfg: &Config,
+    trainer: &mut Trainer<'_>,
+    engine: &Engine,
+) -> Result<(TrainState, Vec<EpochRow>)> {
+    let path = dir.join("config.toml");
+    let saved = std::fs::read_to_string(&path).map_err(|e| WorkflowError::io(&path, e))?;
+    let saved: Config = toml::from_str(&saved).map_err(|e| WorkflowError::io(&path, e))?;
+    if saved.data != cfg.data || saved.model != cfg.model {
+        return Err(WorkflowError::Mismatch(format!(
+            "--resume {}: the checkpoint was trained with different data/model settings; resume with the same configuration",
+            dir.display()
+        )));
+    }
+    let state = read_checkpoint(&dir.join("checkpoints/last.npz"), &mut trainer.net, engine)?;
+    let mut rows = run_dir::read_metrics(&dir.join("metrics.csv"))?;
+    rows.truncate(state.epochs_done);
+    Ok((state, rows))
+}
+
+/// The steps of epoch `epoch` (0-based) over the shuffled training groups, in batches with
+/// gradient accumulation; stops early on Ctrl-C.
+fn run_epoch(
+    trainer: &mut Trainer<'_>,
+    cfg: &Config,
+    data: &Data,
+    epoch: usize,
+    ck: &Checkpoints<'_>,
+) -> Result<EpochSteps> {
+    let t = &cfg.training;
+    let c = (cfg.data.gridsize * cfg.data.gridsize) as usize;
+    let mut order = data.train_idx.clone();
+    SplitMix64::new(cfg.data.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9)).shuffle(&mut order);
+    let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
+    let bar = Progress::epoch(
+        &format!("epoch {}/{}", epoch + 1, t.epochs),
+        batches.len(),
+        cfg.quiet(),
+    );
+    let (mut loss_sum, mut weight) = (0.0, 0usize);
+    let mut interrupted = false;
+    let train = &data.train;
+    for (bi, chunk) in batches.iter().enumerate() {
+        let k = t.accumulate_grad_batches;
+        let micro = bi % k;
+        let apply = micro == k - 1 || bi + 1 == batches.len();
+        let loss = trainer
+            .step(&train.x, &train.groups, chunk, micro, apply, k)
+            .map_err(|e| ck.fault(e, epoch + 1, &format!("step {}", bi + 1)))?;
+        if !loss.is_finite() {
+            return Err(WorkflowError::NonFinite {
+                value: loss,
+                epoch: epoch + 1,
+                step: bi + 1,
+                dir: ck.dir.join("checkpoints").display().to_string(),
+            });
+        }
+        loss_sum += loss * chunk.len() as f64;
+        weight += chunk.len();
+        bar.step(loss_sum / weight as f64, weight * c);
+        if run_dir::interrupted() {
+            interrupted = true;
+            break;
+        }
+    }
+    Ok(EpochSteps {
+        loss: loss_sum / weight.max(1) as f64,
+        patterns: weight * c,
+        interrupted,
+        bar,
+    })
+}

@@ -1,0 +1,160 @@
+//! Data preparation shared by training and inference: reading and checking a dataset against
+//! the configuration, normalisation, grouping, probe normalisation, intensity scale, and the
+//! network configuration from the resolved config.
+
+use std::path::Path;
+
+use num_complex::Complex32;
+
+use crate::config::Config;
+use crate::data::group::{Groups, make_groups_par};
+use crate::data::{Dataset, ReadOptions, read_dataset};
+use crate::model::NetConfig;
+use crate::workflow::{Result, WorkflowError};
+
+/// Everything derived from a dataset that training and inference need.
+pub struct Prepared {
+    /// The dataset (its `diff` moved into `x`).
+    pub data: Dataset,
+    /// Normalised network input / measured amplitudes X = a·diff.
+    pub x: Vec<f32>,
+    /// Normalisation factor a.
+    pub norm_factor: f64,
+    /// Groups.
+    pub groups: Groups,
+}
+
+/// Loads (NPZ or CXI, see [`crate::data::read_dataset`]), checks against the config,
+/// normalises and groups a dataset.
+pub fn prepare(path: &Path, cfg: &Config, n_groups: usize, read: &ReadOptions) -> Result<Prepared> {
+    let read = ReadOptions {
+        skip_patches: true,
+        ..read.clone()
+    };
+    let mut data = read_dataset(path, &read)?;
+    if data.n != cfg.data.n {
+        return Err(WorkflowError::Mismatch(format!(
+            "{}: patterns are {}×{} but the configuration has data.n = {} (pass --n {} or use a matching model)",
+            path.display(),
+            data.n,
+            data.n,
+            cfg.data.n,
+            data.n
+        )));
+    }
+    let c = (cfg.data.gridsize * cfg.data.gridsize) as usize;
+    if c > 1 && data.len() < cfg.data.neighbor_count.max(c) + 1 {
+        return Err(WorkflowError::Mismatch(format!(
+            "{}: {} patterns, but gridsize {} groups need at least {} (a seed and its {} nearest neighbours)",
+            path.display(),
+            data.len(),
+            cfg.data.gridsize,
+            cfg.data.neighbor_count.max(c) + 1,
+            cfg.data.neighbor_count.max(c)
+        )));
+    }
+    let a = normalisation_factor(&data);
+    // Normalise in place: the patterns are held once (the largest host allocation).
+    let mut x = std::mem::take(&mut data.diff);
+    x.iter_mut().for_each(|v| *v = (*v as f64 * a) as f32);
+    let groups = make_groups_par(
+        &data.xcoords,
+        &data.ycoords,
+        cfg.data.gridsize,
+        cfg.data.neighbor_count,
+        n_groups,
+        cfg.data.seed,
+        cfg.execution.num_workers,
+    );
+    Ok(Prepared {
+        data,
+        x,
+        norm_factor: a,
+        groups,
+    })
+}
+
+/// a = sqrt((N/2)² / mean over patterns of Σ diff²) (f64): after it the mean per-pattern energy
+/// of the network input is (N/2)².
+pub fn normalisation_factor(d: &Dataset) -> f64 {
+    let m = d.len().max(1);
+    let total: f64 = d.diff.iter().map(|&v| (v as f64) * (v as f64)).sum();
+    let mean = total / m as f64;
+    if mean > 0.0 {
+        ((d.n as f64 / 2.0).powi(2) / mean).sqrt()
+    } else {
+        1.0
+    }
+}
+
+/// P ← P / (probe_scale · mean over N×N of |mask · P|), mask = disk √(x² + y²) < N/4 with
+/// centred coordinates arange(N) − N/2 + 0.5 (or no mask).
+pub fn normalise_probe(
+    probe: &[Complex32],
+    n: usize,
+    probe_scale: f64,
+    use_mask: bool,
+) -> Vec<Complex32> {
+    let mut sum = 0.0f64;
+    for r in 0..n {
+        for c in 0..n {
+            let (y, x) = (
+                r as f64 - n as f64 / 2.0 + 0.5,
+                c as f64 - n as f64 / 2.0 + 0.5,
+            );
+            let inside = !use_mask || (x * x + y * y).sqrt() < n as f64 / 4.0;
+            if inside {
+                sum += probe[r * n + c].norm() as f64;
+            }
+        }
+    }
+    let mean = sum / (n * n) as f64;
+    let k = if mean > 0.0 {
+        1.0 / (probe_scale * mean)
+    } else {
+        1.0
+    };
+    probe.iter().map(|z| z * k as f32).collect()
+}
+
+/// Physics scale s = sqrt(nphotons)/(N/2).
+pub fn intensity_scale(nphotons: f64, n: usize) -> f64 {
+    nphotons.sqrt() / (n as f64 / 2.0)
+}
+
+/// The network of a configuration (widths ×`model.n_filters_scale`, C = gridsize²).
+pub fn net_config(cfg: &Config) -> NetConfig {
+    let c = (cfg.data.gridsize * cfg.data.gridsize) as usize;
+    NetConfig::with_filter_scale(cfg.data.n, c, cfg.model.n_filters_scale as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisations() {
+        let d = Dataset {
+            n: 4,
+            xcoords: vec![0.0, 1.0],
+            ycoords: vec![0.0, 1.0],
+            diff: vec![1.0; 32],
+            probe: vec![Complex32::new(1.0, 0.0); 16],
+            object: None,
+            patches: None,
+            start: None,
+            scan_index: None,
+            metadata: serde_json::Value::Null,
+        };
+        // Σ diff² per pattern = 16; (N/2)² = 4 → a = 0.5.
+        assert!((normalisation_factor(&d) - 0.5).abs() < 1e-12);
+        // 8×8 probe of ones, mask radius 2 with centres at ±0.5, ±1.5: 12 pixels inside → mean 12/64.
+        let p = normalise_probe(&vec![Complex32::new(1.0, 0.0); 64], 8, 4.0, true);
+        assert!(
+            (p[0].re as f64 - 1.0 / (4.0 * 12.0 / 64.0)).abs() < 1e-6,
+            "{}",
+            p[0].re
+        );
+        assert!((intensity_scale(1e9, 64) - 988.211768802618).abs() < 1e-9);
+    }
+}

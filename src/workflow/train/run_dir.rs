@@ -1,0 +1,202 @@
+//! Run directories: creation rules, the marker file, metrics.csv and the interrupt flag.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use thiserror::Error;
+
+use crate::util::fs;
+
+/// Name of the marker file that identifies a ptycho run directory.
+pub const MARKER: &str = "ptycho-run.json";
+
+/// Errors about run and output directories.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The directory exists, holds files, and is not a ptycho run.
+    #[error(
+        "output directory {0} exists and is not a ptycho run directory; choose another or pass --overwrite"
+    )]
+    NotARun(String),
+    /// The directory is a ptycho run and would be overwritten.
+    #[error(
+        "output directory {0} already holds a ptycho run; pass --resume {0} to continue it or --overwrite to replace it"
+    )]
+    Exists(String),
+    /// File-system failure.
+    #[error("{path}: {message}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The OS message.
+        message: String,
+    },
+}
+
+fn io(path: &Path, e: std::io::Error) -> RunError {
+    RunError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Whether `dir` contains the run marker.
+pub fn is_run_dir(dir: &Path) -> bool {
+    dir.join(MARKER).is_file()
+}
+
+/// Prepares `dir` for a new run (`kind` = "train" or "infer"): creates it, or refuses an existing
+/// non-empty directory unless `overwrite`; writes the marker.
+pub fn prepare_dir(dir: &Path, kind: &str, overwrite: bool) -> Result<(), RunError> {
+    check_dir(dir, overwrite)?;
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let marker = serde_json::json!({ "kind": kind, "ptycho_version": env!("CARGO_PKG_VERSION") });
+    fs::write_bytes_atomic(&dir.join(MARKER), marker.to_string().as_bytes()).map_err(|e| io(dir, e))
+}
+
+/// The refusal part of [`prepare_dir`], without writing anything: call it before reading the
+/// inputs, so that bad inputs leave no directory behind.
+pub fn check_dir(dir: &Path, overwrite: bool) -> Result<(), RunError> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)
+            .map_err(|e| io(dir, e))?
+            .next()
+            .is_none();
+        if !empty && !overwrite {
+            return Err(if is_run_dir(dir) {
+                RunError::Exists(dir.display().to_string())
+            } else {
+                RunError::NotARun(dir.display().to_string())
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One row of metrics.csv.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochRow {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Mean validation loss (NaN without a validation set).
+    pub val_loss: f64,
+    /// Learning rate used in the epoch.
+    pub lr: f64,
+    /// Wall-clock seconds of the epoch.
+    pub seconds: f64,
+}
+
+/// Rewrites `metrics.csv` atomically with all rows so far.
+pub fn write_metrics(path: &Path, rows: &[EpochRow]) -> Result<(), RunError> {
+    let mut s = String::from("epoch,train_loss,val_loss,lr,seconds\n");
+    for r in rows {
+        s.push_str(&format!(
+            "{},{:.9e},{:.9e},{:.6e},{:.3}\n",
+            r.epoch, r.train_loss, r.val_loss, r.lr, r.seconds
+        ));
+    }
+    fs::write_bytes_atomic(path, s.as_bytes()).map_err(|e| io(path, e))
+}
+
+/// Reads `metrics.csv` back (for `--resume`).
+pub fn read_metrics(path: &Path) -> Result<Vec<EpochRow>, RunError> {
+    let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+    let mut rows = Vec::new();
+    for (k, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let bad = || RunError::Io {
+            path: path.display().to_string(),
+            message: format!("line {}: malformed row '{line}'", k + 1),
+        };
+        if f.len() != 5 {
+            return Err(bad());
+        }
+        let num = |s: &str| s.parse::<f64>().map_err(|_| bad());
+        rows.push(EpochRow {
+            epoch: f[0].parse().map_err(|_| bad())?,
+            train_loss: num(f[1])?,
+            val_loss: num(f[2])?,
+            lr: num(f[3])?,
+            seconds: num(f[4])?,
+        });
+    }
+    Ok(rows)
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Installs a Ctrl-C handler that sets a flag the training loop polls between steps (so a
+/// checkpoint is written and the run exits cleanly). Safe to call more than once.
+pub fn install_interrupt_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                // Second Ctrl-C: give up immediately.
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupt: finishing the current step and writing a checkpoint (Ctrl-C again to abort)");
+        });
+    });
+}
+
+/// Whether an interrupt was requested.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Requests an interrupt (tests use it to simulate Ctrl-C).
+pub fn request_interrupt(on: bool) {
+    INTERRUPTED.store(on, Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_foreign_dirs_and_round_trips_metrics() {
+        let base = std::env::temp_dir().join(format!("ptycho-run-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("foreign")).unwrap();
+        std::fs::write(base.join("foreign/data.txt"), "x").unwrap();
+        let e = prepare_dir(&base.join("foreign"), "train", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not a ptycho run") && e.contains("--overwrite"),
+            "{e}"
+        );
+        prepare_dir(&base.join("foreign"), "train", true).unwrap();
+        prepare_dir(&base.join("new"), "train", false).unwrap();
+        assert!(is_run_dir(&base.join("new")));
+        let e = prepare_dir(&base.join("new"), "train", false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--resume"), "{e}");
+        let rows = vec![
+            EpochRow {
+                epoch: 1,
+                train_loss: 1.5,
+                val_loss: 1.25,
+                lr: 1e-3,
+                seconds: 2.0,
+            },
+            EpochRow {
+                epoch: 2,
+                train_loss: 0.75,
+                val_loss: f64::NAN,
+                lr: 5e-4,
+                seconds: 1.0,
+            },
+        ];
+        let p = base.join("new/metrics.csv");
+        write_metrics(&p, &rows).unwrap();
+        let back = read_metrics(&p).unwrap();
+        assert_eq!(back[0], rows[0]);
+        assert!(back[1].val_loss.is_nan());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}
