@@ -468,7 +468,10 @@ fn hdf5_product_has_ptychodus_1_7_layout_and_values() {
     let xs = [11.0, 12.5];
     let ys = [21.0, 22.0];
     let prod = Product::new(&s, &probe, (&xs, &ys), Some(g), 1.0, &[(1, 0.5), (2, 0.25)]);
-    let p = tmp("product.h5");
+    // A folder of its own: other tests of this binary write files (and their temporaries)
+    // into tmp() at the same time.
+    let p = tmp("product").join("product.h5");
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     prod.write_h5(&p).unwrap();
     let f = hdf5::File::open(&p).unwrap();
     let attr = |k: &str| f.attr(k).unwrap().read_scalar::<f64>().unwrap();
