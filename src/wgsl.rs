@@ -23,10 +23,11 @@ macro_rules! shared {
 }
 
 /// Helpers that kernels pull in with `#import shared/<x>` (each may import the others).
-pub static SHARED: [ShaderFile; 6] = [
+pub static SHARED: [ShaderFile; 7] = [
     shared!("complex"),
     shared!("index"),
     shared!("math"),
+    shared!("conv"),
     shared!("fft"),
     shared!("bilinear"),
     shared!("halo8"),

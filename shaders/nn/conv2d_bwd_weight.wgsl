@@ -11,28 +11,9 @@
 // accumulates 9 taps × 4 channels (9 vec4) over tile rows pr, pr + PR, … in a fixed order. At the
 // end the PR row groups are summed through workgroup memory in order pr = 0, 1, …
 #import shared/index
+#import shared/conv
 
-// Rust twin: crate::nn::ConvWeightParams
-struct Params {
-    batch: u32,
-    cin: u32,
-    cout: u32,
-    height: u32,
-    width: u32,
-    in_cstride: u32,   // channels per image in `x`
-    dz_cstride: u32,   // channels per image in `dz`
-    tiles_x: u32,
-    tiles_y: u32,
-    co_tiles: u32,
-    ci_tiles: u32,
-    splits: u32,
-    tiles_per_split: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: ConvWeightParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dz: array<f32>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
@@ -56,11 +37,10 @@ fn main(
 ) {
     let wg_threads = (CO_T / 4u) * CI_T * PR;
     let CQ = CO_T / 4u;
-    var g = linear_workgroup(wid, nwg);
-    let ct = g % params.co_tiles;
-    g = g / params.co_tiles;
-    let it = g % params.ci_tiles;
-    let s = g / params.ci_tiles;
+    let tile = weight_tile(linear_workgroup(wid, nwg), params.co_tiles, params.ci_tiles);
+    let ct = tile.x;
+    let it = tile.y;
+    let s = tile.z;
     if (s >= params.splits) {
         return;
     }

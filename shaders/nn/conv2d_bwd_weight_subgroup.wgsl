@@ -25,29 +25,10 @@
 //
 // Workgroup mapping (linear index): 16-channel tile fastest, then input-channel tile, then split.
 #import shared/index
+#import shared/conv
 #import shared/halo8
 
-// Rust twin: crate::nn::ConvWeightParams (tiles_x/y of 8×8 tiles, co_tiles of 16, ci_tiles of CI_T)
-struct Params {
-    batch: u32,
-    cin: u32,
-    cout: u32,
-    height: u32,
-    width: u32,
-    in_cstride: u32,   // channels per image in `x`
-    dz_cstride: u32,   // channels per image in `dz`
-    tiles_x: u32,
-    tiles_y: u32,
-    co_tiles: u32,
-    ci_tiles: u32,
-    splits: u32,
-    tiles_per_split: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: ConvWeightParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 // dz as vec4 so that rows of 4 pixels load at once where the width is a multiple of 4 (the
 // binding is padded to a multiple of 16 bytes, so scalar reads reach every value).
@@ -232,11 +213,10 @@ fn main(
     @builtin(subgroup_invocation_id) lane: u32,
     @builtin(subgroup_size) sg_size: u32,
 ) {
-    var g = linear_workgroup(wid, nwg);
-    let ct = g % params.co_tiles;
-    g = g / params.co_tiles;
-    let it = g % params.ci_tiles;
-    let s = g / params.ci_tiles;
+    let tile = weight_tile(linear_workgroup(wid, nwg), params.co_tiles, params.ci_tiles);
+    let ct = tile.x;
+    let it = tile.y;
+    let s = tile.z;
     // Uniform control flow: the whole subgroup leaves together.
     if (s >= params.splits) {
         return;

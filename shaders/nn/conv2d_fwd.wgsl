@@ -15,33 +15,10 @@
 // Workgroup mapping (linear index, see shared/index): x tile fastest, then y tile, then channel
 // tile, then image.
 #import shared/index
+#import shared/conv
 #import shared/math
 
-// Rust twin: crate::nn::ConvParams
-struct Params {
-    batch: u32,        // images in this dispatch
-    cin: u32,          // input channels summed over
-    cout: u32,         // output channels written
-    height: u32,
-    width: u32,
-    in_cstride: u32,   // channels per image in `x` (≥ cin; the final conv reads the first cin)
-    out_cstride: u32,  // channels per image in `out` (≥ cout)
-    w_off: u32,        // offset of W[w_co][w_ci][3][3] in `weights`
-    b_off: u32,        // offset of the bias in `weights`, or 0xffffffff for none
-    w_co: u32,         // W's output-channel dimension
-    w_ci: u32,         // W's input-channel dimension
-    flip: u32,         // 1: transposed and flipped weights (input gradient)
-    act: u32,          // 0 none, 1 ReLU, 2 sigmoid, 3 π·tanh, 4 multiply by (gate > 0)
-    accumulate: u32,   // 1: add the previous content of `out` (before the gate)
-    tiles_x: u32,
-    tiles_y: u32,
-    co_tiles: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: ConvParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> weights: array<f32>;
 @group(0) @binding(3) var<storage, read> gate: array<f32>;
@@ -87,11 +64,7 @@ fn store_row(b: u32, o: u32, yy: u32, x0: u32, v4: vec4<f32>) {
         if (params.accumulate != 0u) {
             v += out[idx];
         }
-        if (params.act == 4u) {
-            v = select(0.0, v, gate[idx] > 0.0);
-        } else {
-            v = activate(params.act, v);
-        }
+        v = conv_finish(params.act, v, gate[idx]);
         out[idx] = v;
     }
 }
@@ -103,13 +76,11 @@ fn main(
     @builtin(local_invocation_index) t: u32,
 ) {
     let wg_threads = (TH / 4u) * (TW / 4u) * (CO_T / 4u);
-    var g = linear_workgroup(wid, nwg);
-    let tx = g % params.tiles_x;
-    g = g / params.tiles_x;
-    let ty = g % params.tiles_y;
-    g = g / params.tiles_y;
-    let ct = g % params.co_tiles;
-    let b = g / params.co_tiles;
+    let tile = conv_tile(linear_workgroup(wid, nwg), params.tiles_x, params.tiles_y, params.co_tiles);
+    let tx = tile.x;
+    let ty = tile.y;
+    let ct = tile.z;
+    let b = tile.w;
     // Uniform control flow: the whole workgroup leaves together.
     if (b >= params.batch) {
         return;

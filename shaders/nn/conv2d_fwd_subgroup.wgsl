@@ -28,34 +28,11 @@
 // Workgroup mapping (linear index, see shared/index): x tile fastest, then y tile, then
 // 16-channel tile, then image.
 #import shared/index
+#import shared/conv
 #import shared/math
 #import shared/halo8
 
-// Rust twin: crate::nn::ConvParams (tiles_* and co_tiles for 8×8 tiles of 16 channels)
-struct Params {
-    batch: u32,        // images in this dispatch
-    cin: u32,          // input channels summed over
-    cout: u32,         // output channels written
-    height: u32,
-    width: u32,
-    in_cstride: u32,   // channels per image in `x` (≥ cin)
-    out_cstride: u32,  // channels per image in `out` (≥ cout)
-    w_off: u32,        // offset of W[w_co][w_ci][3][3] in `weights`
-    b_off: u32,        // offset of the bias in `weights`, or 0xffffffff for none
-    w_co: u32,         // W's output-channel dimension
-    w_ci: u32,         // W's input-channel dimension
-    flip: u32,         // 1: transposed and flipped weights (input gradient)
-    act: u32,          // 0 none, 1 ReLU, 2 sigmoid, 3 π·tanh, 4 multiply by (gate > 0)
-    accumulate: u32,   // 1: add the previous content of `out` (before the gate)
-    tiles_x: u32,      // ⌈width / 8⌉
-    tiles_y: u32,      // ⌈height / 8⌉
-    co_tiles: u32,     // ⌈cout / 16⌉
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: ConvParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> weights: array<f32>;
 // `gate` and `out` as vec4 so that 4 pixels of a row load/store at once where the width is a
@@ -102,11 +79,7 @@ fn wtap(p: u32, k: u32) -> f32 {
 // Activation or gate of one output value (after bias and accumulate); NaN when poisoned.
 fn finish(v0: f32, g: f32) -> f32 {
     var v = v0;
-    if (params.act == 4u) {
-        v = select(0.0, v, g > 0.0);
-    } else {
-        v = activate(params.act, v);
-    }
+    v = conv_finish(params.act, v, g);
     if (poison) {
         v = bitcast<f32>(0x7fc00000u | params.act);
     }
@@ -174,13 +147,11 @@ fn main(
     @builtin(subgroup_invocation_id) lane: u32,
     @builtin(subgroup_size) sg_size: u32,
 ) {
-    var g = linear_workgroup(wid, nwg);
-    let tx = g % params.tiles_x;
-    g = g / params.tiles_x;
-    let ty = g % params.tiles_y;
-    g = g / params.tiles_y;
-    let ct = g % params.co_tiles;
-    let b = g / params.co_tiles;
+    let tile = conv_tile(linear_workgroup(wid, nwg), params.tiles_x, params.tiles_y, params.co_tiles);
+    let tx = tile.x;
+    let ty = tile.y;
+    let ct = tile.z;
+    let b = tile.w;
     // Uniform control flow: the whole subgroup leaves together.
     if (b >= params.batch) {
         return;

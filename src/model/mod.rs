@@ -34,11 +34,23 @@ use crate::nn::{
     PadCrop, Upsample2x,
 };
 
+/// The three tensors of one encoder or decoder block: its two conv outputs and its output
+/// (pooled in the encoder, upsampled in the decoders).
+#[derive(Debug)]
+pub struct BlockBuffers {
+    /// First conv's output (after its ReLU).
+    pub conv0: GpuBuffer<f32>,
+    /// Second conv's output (after its ReLU).
+    pub conv1: GpuBuffer<f32>,
+    /// The block's output: max-pooled (encoder) or upsampled (decoder) `conv1`.
+    pub out: GpuBuffer<f32>,
+}
+
 /// Buffers of one decoder.
 #[derive(Debug)]
 pub struct HeadBuffers {
     /// Per block: conv0 output, conv1 output, upsampled.
-    pub blocks: Vec<[GpuBuffer<f32>; 3]>,
+    pub blocks: Vec<BlockBuffers>,
     /// Head output after its activation, (B, C, N/2, N/2).
     pub out: GpuBuffer<f32>,
 }
@@ -51,13 +63,13 @@ pub struct Activations {
     /// Copy of the network input (the first conv's weight gradient needs it).
     pub input: GpuBuffer<f32>,
     /// Per encoder block: conv0 output, conv1 output, pooled.
-    pub enc: Vec<[GpuBuffer<f32>; 3]>,
+    pub enc: Vec<BlockBuffers>,
     /// Amplitude and phase decoders.
     pub heads: [HeadBuffers; 2],
     /// Object patch (B, C, N, N) complex.
     pub obj: GpuBuffer<Complex32>,
     /// Gradients, same shapes as `enc`.
-    d_enc: Vec<[GpuBuffer<f32>; 3]>,
+    d_enc: Vec<BlockBuffers>,
     /// Gradients of the decoders' block buffers and head pre-activations.
     d_heads: [HeadBuffers; 2],
     /// Scratch for the weight-gradient partials.
@@ -299,14 +311,13 @@ impl Network {
         let l = &self.layout;
         let mut enc = Vec::new();
         let mut d_enc = Vec::new();
-        let buf3 =
-            |prefix: &str, a: usize, b: usize, c: usize| -> ModelResult<[GpuBuffer<f32>; 3]> {
-                Ok([
-                    engine.alloc::<f32>(&format!("{prefix}.conv0"), a)?,
-                    engine.alloc::<f32>(&format!("{prefix}.conv1"), b)?,
-                    engine.alloc::<f32>(&format!("{prefix}.out"), c)?,
-                ])
-            };
+        let buf3 = |prefix: &str, a: usize, b: usize, c: usize| -> ModelResult<BlockBuffers> {
+            Ok(BlockBuffers {
+                conv0: engine.alloc::<f32>(&format!("{prefix}.conv0"), a)?,
+                conv1: engine.alloc::<f32>(&format!("{prefix}.conv1"), b)?,
+                out: engine.alloc::<f32>(&format!("{prefix}.out"), c)?,
+            })
+        };
         for k in 0..l.enc_blocks() {
             let s = self.conv(Part::Encoder(k, 1)).spec;
             let full = batch * s.cout * s.height * s.width;
@@ -380,7 +391,11 @@ impl Network {
         rec.copy(x.binding(), st.input.binding());
         let mut cur = &st.input;
         for k in 0..l.enc_blocks() {
-            let [y0, y1, p] = &st.enc[k];
+            let BlockBuffers {
+                conv0: y0,
+                conv1: y1,
+                out: p,
+            } = &st.enc[k];
             self.conv(Part::Encoder(k, 0))
                 .forward(engine, rec, cur, &self.params, y0, b)?;
             let c1 = self.conv(Part::Encoder(k, 1));
@@ -395,7 +410,11 @@ impl Network {
             let h = &st.heads[head];
             let mut cur = bottleneck;
             for j in 0..l.dec_blocks() {
-                let [y0, y1, u] = &h.blocks[j];
+                let BlockBuffers {
+                    conv0: y0,
+                    conv1: y1,
+                    out: u,
+                } = &h.blocks[j];
                 self.conv(Part::Decoder(head, j, 0)).forward(
                     engine,
                     rec,
@@ -523,15 +542,15 @@ impl Network {
         let l = &self.layout;
         let e = l.enc_blocks();
         let (p, g, part) = (&self.params, &self.grads, &st.partials);
-        let bottleneck = &st.enc[e - 1][2];
-        let d_bottleneck = &st.d_enc[e - 1][2];
+        let bottleneck = &st.enc[e - 1].out;
+        let d_bottleneck = &st.d_enc[e - 1].out;
         for head in 0..2 {
             let h = &st.heads[head];
             let dh = &st.d_heads[head];
             let ch = self.conv(Part::Head(head));
-            let feat = h.blocks.last().map(|x| &x[2]).unwrap_or(bottleneck);
+            let feat = h.blocks.last().map(|x| &x.out).unwrap_or(bottleneck);
             ch.backward_weight(engine, rec, feat, &dh.out, part, g, false, b)?;
-            let d_feat = dh.blocks.last().map(|x| &x[2]).unwrap_or(d_bottleneck);
+            let d_feat = dh.blocks.last().map(|x| &x.out).unwrap_or(d_bottleneck);
             let accumulate_bottleneck = head == 1;
             ch.backward_input(
                 engine,
@@ -546,8 +565,16 @@ impl Network {
             for j in (0..l.dec_blocks()).rev() {
                 let c0 = self.conv(Part::Decoder(head, j, 0));
                 let c1 = self.conv(Part::Decoder(head, j, 1));
-                let [y0, y1, _] = &h.blocks[j];
-                let [dz0, dz1, du] = &dh.blocks[j];
+                let BlockBuffers {
+                    conv0: y0,
+                    conv1: y1,
+                    ..
+                } = &h.blocks[j];
+                let BlockBuffers {
+                    conv0: dz0,
+                    conv1: dz1,
+                    out: du,
+                } = &dh.blocks[j];
                 let s = c1.spec;
                 self.up.backward(
                     engine,
@@ -565,7 +592,7 @@ impl Network {
                 let (xin, dxin) = if j == 0 {
                     (bottleneck, d_bottleneck)
                 } else {
-                    (&h.blocks[j - 1][2], &dh.blocks[j - 1][2])
+                    (&h.blocks[j - 1].out, &dh.blocks[j - 1].out)
                 };
                 c0.backward_weight(engine, rec, xin, dz0, part, g, false, b)?;
                 c0.backward_input(
@@ -583,8 +610,16 @@ impl Network {
         for k in (0..e).rev() {
             let c0 = self.conv(Part::Encoder(k, 0));
             let c1 = self.conv(Part::Encoder(k, 1));
-            let [y0, y1, _] = &st.enc[k];
-            let [dz0, dz1, dp] = &st.d_enc[k];
+            let BlockBuffers {
+                conv0: y0,
+                conv1: y1,
+                ..
+            } = &st.enc[k];
+            let BlockBuffers {
+                conv0: dz0,
+                conv1: dz1,
+                out: dp,
+            } = &st.d_enc[k];
             let s = c1.spec;
             self.pool.backward(
                 engine,
@@ -599,10 +634,14 @@ impl Network {
             )?;
             c1.backward_weight(engine, rec, y0, dz1, part, g, false, b)?;
             c1.backward_input(engine, rec, dz1, p, dz0, Some(y0), false, b)?;
-            let xin = if k == 0 { &st.input } else { &st.enc[k - 1][2] };
+            let xin = if k == 0 {
+                &st.input
+            } else {
+                &st.enc[k - 1].out
+            };
             c0.backward_weight(engine, rec, xin, dz0, part, g, false, b)?;
             if k > 0 {
-                c0.backward_input(engine, rec, dz0, p, &st.d_enc[k - 1][2], None, false, b)?;
+                c0.backward_input(engine, rec, dz0, p, &st.d_enc[k - 1].out, None, false, b)?;
             }
         }
         Ok(())

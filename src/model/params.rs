@@ -1,13 +1,14 @@
 //! Parameter initialisation (Glorot-uniform from a seed) and NPZ weight files.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::BufReader;
 use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{NpzReader, NpzWriter};
 
 use super::config::{Layout, ModelError, ModelResult};
+use crate::util::fs;
 use crate::util::rng::SplitMix64;
 use crate::util::text::one_line;
 
@@ -34,8 +35,8 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
 }
 
 /// Writes the parameters as an NPZ with one array per tensor (`<layer>.weight` of shape
-/// (cout, cin, 3, 3), `<layer>.bias` of shape (cout,)), through a temporary file renamed into
-/// place so a crash never leaves a truncated file.
+/// (cout, cin, 3, 3), `<layer>.bias` of shape (cout,)), atomically (a crash never leaves a
+/// truncated file).
 pub fn save_npz(layout: &Layout, params: &[f32], path: &Path) -> ModelResult<()> {
     if params.len() != layout.params {
         return Err(ModelError::Shape {
@@ -44,25 +45,19 @@ pub fn save_npz(layout: &Layout, params: &[f32], path: &Path) -> ModelResult<()>
             expected: vec![layout.params],
         });
     }
-    let tmp = path.with_extension("npz.tmp");
-    {
-        let file = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-        let mut npz = NpzWriter::new(BufWriter::new(file));
+    fs::write_atomic(path, |w| -> std::io::Result<()> {
+        let mut npz = NpzWriter::new(w);
         for (name, shape, off) in layout.tensors() {
             let len: usize = shape.iter().product();
             let arr = ArrayD::from_shape_vec(IxDyn(&shape), params[off..off + len].to_vec())
-                .map_err(|e| io_err(path, e))?;
+                .map_err(std::io::Error::other)?;
             npz.add_array(name.as_str(), &arr)
-                .map_err(|e| io_err(path, e))?;
+                .map_err(std::io::Error::other)?;
         }
-        let w = npz.finish().map_err(|e| io_err(path, e))?;
-        w.into_inner()
-            .map_err(|e| io_err(path, e.error()))?
-            .sync_all()
-            .map_err(|e| io_err(path, e))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))?;
-    Ok(())
+        npz.finish().map_err(std::io::Error::other)?;
+        Ok(())
+    })
+    .map_err(|e| io_err(path, e))
 }
 
 /// Reads an NPZ written by [`save_npz`], checking that it holds exactly the network's tensors

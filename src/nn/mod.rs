@@ -143,7 +143,7 @@ pub mod kernels {
         vec![
             crate::params_twin!(
                 CONV2D_FWD,
-                "Params",
+                "ConvParams",
                 ConvParams {
                     batch,
                     cin,
@@ -166,7 +166,7 @@ pub mod kernels {
             ),
             crate::params_twin!(
                 CONV2D_FWD_SUBGROUP,
-                "Params",
+                "ConvParams",
                 ConvParams {
                     batch,
                     cin,
@@ -189,7 +189,7 @@ pub mod kernels {
             ),
             crate::params_twin!(
                 CONV2D_BWD_WEIGHT,
-                "Params",
+                "ConvWeightParams",
                 ConvWeightParams {
                     batch,
                     cin,
@@ -208,7 +208,7 @@ pub mod kernels {
             ),
             crate::params_twin!(
                 CONV2D_BWD_WEIGHT_SUBGROUP,
-                "Params",
+                "ConvWeightParams",
                 ConvWeightParams {
                     batch,
                     cin,
