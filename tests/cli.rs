@@ -2,14 +2,7 @@
 
 mod common;
 
-use std::process::Command;
-
-fn ptycho(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ptycho"))
-        .args(args)
-        .output()
-        .expect("run ptycho")
-}
+use common::ptycho;
 
 /// Runs ptycho, asserts that it succeeded (showing its stderr if not) and parses its stdout.
 fn ptycho_json(args: &[&str]) -> serde_json::Value {

@@ -1,9 +1,11 @@
 //! Configuration precedence (flag > file > default), source tracking, bad input (exit code 2),
 //! and the separation of execution settings from data/model settings.
 
-use std::io::Write;
-use std::process::Command;
+mod common;
 
+use std::io::Write;
+
+use common::ptycho;
 use ptycho::config::{self, Config, ConfigError, Source};
 
 fn file(text: &str) -> tempfile_lite::TempFile {
@@ -127,13 +129,6 @@ fn unknown_keys_wrong_types_and_bad_values_are_one_line_errors() {
         let msg = config::resolve(None, &[(key, v)]).unwrap_err().to_string();
         assert!(msg.contains(key) && msg.contains(needle), "{msg}");
     }
-}
-
-fn ptycho(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ptycho"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! `--tiff`: single-channel IEEE float32 TIFFs holding the amplitude and phase values
 //! themselves, through the library and through `ptycho stitch`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use ndarray::{Array1, Array3};
 use num_complex::Complex32;
@@ -75,14 +76,16 @@ fn stitch_tiff_writes_amplitude_and_phase_next_to_the_output() {
     .unwrap();
     z.finish().unwrap();
     let out = dir.join("object.npz");
-    let o = Command::new(env!("CARGO_BIN_EXE_ptycho"))
-        .args(["stitch", "--input"])
-        .arg(&input)
-        .arg("--output")
-        .arg(&out)
-        .args(["--crop", "6", "--tiff"])
-        .output()
-        .unwrap();
+    let o = common::ptycho([
+        "stitch".as_ref(),
+        "--input".as_ref(),
+        input.as_os_str(),
+        "--output".as_ref(),
+        out.as_os_str(),
+        "--crop".as_ref(),
+        "6".as_ref(),
+        "--tiff".as_ref(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut r = ndarray_npy::NpzReader::new(std::fs::File::open(&out).unwrap()).unwrap();
     let obj: ndarray::Array2<Complex32> = r.by_name("object").unwrap();

@@ -1,7 +1,8 @@
 //! `ptycho evaluate` end to end on files written here.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 use ndarray::{Array1, Array2};
 use ndarray_npy::NpzWriter;
@@ -50,13 +51,14 @@ fn evaluate_cli_writes_metrics_and_plot() {
             ("origin_xy", Err(Array1::from(vec![12.0, 10.0]))),
         ],
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_ptycho"))
-        .args(["evaluate", "--reconstruction"])
-        .arg(dir.join("reconstruction.npz"))
-        .arg("--ground-truth")
-        .arg(dir.join("test.npz"))
-        .output()
-        .unwrap();
+    let (rec, truth) = (dir.join("reconstruction.npz"), dir.join("test.npz"));
+    let out = common::ptycho([
+        "evaluate".as_ref(),
+        "--reconstruction".as_ref(),
+        rec.as_os_str(),
+        "--ground-truth".as_ref(),
+        truth.as_os_str(),
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -75,13 +77,13 @@ fn evaluate_cli_writes_metrics_and_plot() {
     assert!(dir.join("frc.png").is_file());
 
     // A file without `objectGuess` is a one-line error naming the key.
-    let out = Command::new(env!("CARGO_BIN_EXE_ptycho"))
-        .args(["evaluate", "--reconstruction"])
-        .arg(dir.join("reconstruction.npz"))
-        .arg("--ground-truth")
-        .arg(dir.join("reconstruction.npz"))
-        .output()
-        .unwrap();
+    let out = common::ptycho([
+        "evaluate".as_ref(),
+        "--reconstruction".as_ref(),
+        rec.as_os_str(),
+        "--ground-truth".as_ref(),
+        rec.as_os_str(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use ndarray_npy::NpzReader;
 use num_complex::Complex32;
@@ -36,13 +35,15 @@ fn simulate_no_noise_and_stitch_match_numpy() {
     let dir = std::env::temp_dir().join(format!("ptycho-numpy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let sim = dir.join("sim.npz");
-    let out = Command::new(env!("CARGO_BIN_EXE_ptycho"))
-        .args(["simulate", "--no-noise", "--input"])
-        .arg(fixture("sim_input.npz"))
-        .arg("--output")
-        .arg(&sim)
-        .output()
-        .unwrap();
+    let input = fixture("sim_input.npz");
+    let out = common::ptycho([
+        "simulate".as_ref(),
+        "--no-noise".as_ref(),
+        "--input".as_ref(),
+        input.as_os_str(),
+        "--output".as_ref(),
+        sim.as_os_str(),
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -67,13 +68,15 @@ fn simulate_no_noise_and_stitch_match_numpy() {
     assert!(l2 < 1e-6, "patches rel L2 {l2:e}");
     // Stitching the ground-truth patches (crop 8).
     let st = dir.join("stitched.npz");
-    let out = Command::new(env!("CARGO_BIN_EXE_ptycho"))
-        .args(["stitch", "--crop", "8", "--input"])
-        .arg(&sim)
-        .arg("--output")
-        .arg(&st)
-        .output()
-        .unwrap();
+    let out = common::ptycho([
+        "stitch".as_ref(),
+        "--crop".as_ref(),
+        "8".as_ref(),
+        "--input".as_ref(),
+        sim.as_os_str(),
+        "--output".as_ref(),
+        st.as_os_str(),
+    ]);
     assert!(
         out.status.success(),
         "{}",

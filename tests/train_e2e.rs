@@ -4,21 +4,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn ptycho(args: &[&str]) -> Output {
-    ptycho_env(args, &[])
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{ok, ptycho, ptycho_env};
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ptycho-e2e-{}-{name}", std::process::id()));
@@ -442,15 +430,6 @@ fn gridsize_two_trains_infers_and_stitches_at_group_centres() {
     );
     assert!(!d.join("run_few").exists(), "nothing written for bad data");
     std::fs::remove_dir_all(&d).unwrap();
-}
-
-fn ptycho_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ptycho"));
-    c.args(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run ptycho")
 }
 
 fn read_object(p: &Path) -> Vec<num_complex::Complex32> {

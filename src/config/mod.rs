@@ -13,16 +13,18 @@ pub mod keys;
 pub mod resolve;
 pub mod sections;
 pub mod table;
+mod template;
 mod validate;
 
 pub use error::ConfigError;
 pub use keys::{Flag, FlagSpec, Key, Kind, Meta, Scope};
-pub use resolve::{Resolved, Source, resolve, resolve_with_env, template};
+pub use resolve::{Resolved, Source, resolve, resolve_with_env};
 pub use sections::{
     AmpActivation, Config, DataConfig, ExecutionConfig, InferenceConfig, LogLevel, ModelConfig,
     Monitor, Scheduler, TrainingConfig,
 };
 pub use table::{flag_key, key, keys, known_keys, nearest_key};
+pub use template::template;
 
 #[cfg(test)]
 mod tests {

@@ -10,49 +10,7 @@ use num_complex::Complex32;
 
 use crate::gpu::{Binding, Engine, GpuBuffer, GpuError, Kernel, Recording, Result};
 
-/// The WGSL kernels of this module (`shaders/linalg/`).
-pub mod kernels {
-    use crate::gpu::shaders::{ParamsTwin, ShaderFile};
-
-    /// `shaders/linalg/cmul.wgsl`.
-    pub static CMUL: ShaderFile = crate::wgsl_kernel!("linalg", "cmul");
-    /// `shaders/linalg/reduce_sum.wgsl`.
-    pub static REDUCE_SUM: ShaderFile = crate::wgsl_kernel!("linalg", "reduce_sum");
-    /// `shaders/linalg/axpy.wgsl`.
-    pub static AXPY: ShaderFile = crate::wgsl_kernel!("linalg", "axpy");
-
-    /// Every kernel of the module.
-    pub static ALL: [&ShaderFile; 3] = [&CMUL, &REDUCE_SUM, &AXPY];
-
-    /// The Rust twin of every kernel's params struct (checked against naga's layout).
-    pub fn params_twins() -> Vec<ParamsTwin> {
-        use super::*;
-        vec![
-            crate::params_twin!(
-                CMUL,
-                "Params",
-                CmulParams {
-                    frame,
-                    frames,
-                    b_frames,
-                    conj_b
-                }
-            ),
-            crate::params_twin!(
-                REDUCE_SUM,
-                "Params",
-                ReduceParams {
-                    n,
-                    chunks,
-                    g0,
-                    g_count,
-                    win
-                }
-            ),
-            crate::params_twin!(AXPY, "Params", AxpyParams { count, alpha, beta }),
-        ]
-    }
-}
+pub mod kernels;
 
 /// Params of `shaders/linalg/cmul.wgsl`.
 #[repr(C)]

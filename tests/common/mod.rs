@@ -1,10 +1,15 @@
-//! Shared test helpers: tolerances, a seeded RNG, and access to a GPU engine (or a skip).
+//! Shared test helpers: tolerances, a seeded RNG, access to a GPU engine (or a skip), and the
+//! one runner of the `ptycho` binary.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::sync::{Arc, OnceLock};
 
+use std::ffi::OsStr;
+use std::process::{Command, Output};
+
 use num_complex::Complex32;
 use ptycho::gpu::{Accelerator, Engine, EngineOptions};
+use ptycho::util::rng::SplitMix64;
 
 /// Elementwise closeness: |got − want| ≤ abs + rel·|want| (burn's semantics).
 #[derive(Clone, Copy, Debug)]
@@ -75,26 +80,22 @@ pub(crate) fn rel_errors(got: &[f64], want: &[f64]) -> (f64, f64) {
     )
 }
 
-/// SplitMix64: small, seeded, reproducible.
+/// A seeded generator for test data: the crate's SplitMix64 with helpers for test values.
 #[derive(Clone, Debug)]
-pub(crate) struct Rng(u64);
+pub(crate) struct Rng(SplitMix64);
 
 impl Rng {
     /// Seeded generator.
     pub(crate) fn new(seed: u64) -> Self {
-        Rng(seed)
+        Rng(SplitMix64::new(seed))
     }
     /// Next 64 random bits.
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in [0, 1).
     pub(crate) fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.uniform()
     }
     /// Uniform in [-1, 1) as f32.
     pub(crate) fn sym(&mut self) -> f32 {
@@ -158,4 +159,38 @@ pub(crate) fn gpu_with(options: EngineOptions) -> Option<Engine> {
         })
         .expect("engine"),
     )
+}
+
+/// Runs the `ptycho` binary with `args` and the extra environment variables `env`.
+pub(crate) fn ptycho_env<I, S>(args: I, env: &[(&str, &str)]) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ptycho"));
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run ptycho")
+}
+
+/// Runs the `ptycho` binary with `args`.
+pub(crate) fn ptycho<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    ptycho_env(args, &[])
+}
+
+/// Asserts that a run succeeded (showing its output if not) and returns its stdout.
+pub(crate) fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
