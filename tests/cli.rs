@@ -71,7 +71,7 @@ fn unavailable_accelerator_fails_with_one_line() {
 
 #[test]
 fn unknown_accelerator_value_is_rejected_by_the_parser() {
-    let out = ptycho(&["--accelerator", "cuda", "devices"]);
+    let out = ptycho(["--accelerator", "cuda", "devices"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cuda") && err.contains("vulkan"), "{err}");
@@ -260,7 +260,7 @@ fn bench_conv_and_network_measure_every_layout() {
         }
     }
     // An unknown layout is a one-line error.
-    let out = ptycho(&["bench", "conv", "--n", "16", "--layout", "winograd"]);
+    let out = ptycho(["bench", "conv", "--n", "16", "--layout", "winograd"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("winograd"));
 }

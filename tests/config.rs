@@ -133,7 +133,7 @@ fn unknown_keys_wrong_types_and_bad_values_are_one_line_errors() {
 
 #[test]
 fn config_show_and_template_from_the_cli() {
-    let out = ptycho(&["config", "template"]);
+    let out = ptycho(["config", "template"]);
     assert!(out.status.success());
     let tpl = String::from_utf8(out.stdout).unwrap();
     let parsed: Config = toml::from_str(&tpl).unwrap();
@@ -141,7 +141,7 @@ fn config_show_and_template_from_the_cli() {
 
     let f = file("[training]\nepochs = 9\n");
     let path = f.0.to_str().unwrap();
-    let out = ptycho(&[
+    let out = ptycho([
         "--accelerator",
         "cpu",
         "config",
@@ -178,7 +178,7 @@ fn bad_config_input_exits_2_and_runs_nothing() {
     let mut f = std::fs::File::create(std::env::temp_dir().join("ptycho-bad.toml")).unwrap();
     writeln!(f, "[execution]\nworkers = 2").unwrap();
     let p = std::env::temp_dir().join("ptycho-bad.toml");
-    let out = ptycho(&["config", "show", "--config", p.to_str().unwrap()]);
+    let out = ptycho(["config", "show", "--config", p.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(

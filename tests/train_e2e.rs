@@ -22,7 +22,7 @@ fn s(p: &Path) -> &str {
 fn simulate(d: &Path, count: usize, seed: u64) -> PathBuf {
     let data = d.join("sim.npz");
     let (count, seed) = (count.to_string(), seed.to_string());
-    ok(ptycho(&[
+    ok(ptycho([
         "simulate",
         "--output",
         s(&data),
@@ -155,7 +155,7 @@ fn tiny_train_infer_evaluate_and_resume() {
 
     // Infer and evaluate.
     let inf = d.join("inf");
-    let out = ok(ptycho(&[
+    let out = ok(ptycho([
         "infer",
         "--model",
         s(&full),
@@ -197,7 +197,7 @@ fn tiny_train_infer_evaluate_and_resume() {
         .by_name::<ndarray::OwnedRepr<f64>, ndarray::Ix1>("probe_position_x_m")
         .unwrap();
     assert_eq!(pos.len(), 40);
-    let out = ok(ptycho(&[
+    let out = ok(ptycho([
         "evaluate",
         "--reconstruction",
         s(&inf.join("reconstruction.npz")),
@@ -207,7 +207,7 @@ fn tiny_train_infer_evaluate_and_resume() {
     assert!(out.contains("SSIM"));
     // The last checkpoint holds the final weights: inferring from it gives the same object.
     let inf_ck = d.join("inf_ck");
-    ok(ptycho(&[
+    ok(ptycho([
         "infer",
         "--model",
         s(&full),
@@ -227,7 +227,7 @@ fn tiny_train_infer_evaluate_and_resume() {
 
     // A model whose N disagrees with the data is refused with one line.
     let big = d.join("big.npz");
-    ok(ptycho(&[
+    ok(ptycho([
         "simulate",
         "--output",
         s(&big),
@@ -238,7 +238,7 @@ fn tiny_train_infer_evaluate_and_resume() {
         "--n-images",
         "4",
     ]));
-    let out = ptycho(&[
+    let out = ptycho([
         "infer",
         "--model",
         s(&full),
@@ -334,7 +334,7 @@ fn gridsize_two_trains_infers_and_stitches_at_group_centres() {
     let d = dir("grid2");
     let data = simulate(&d, 40, 6);
     let run = d.join("run");
-    let out = ok(ptycho(&[
+    let out = ok(ptycho([
         "train",
         "--train-data",
         s(&data),
@@ -367,7 +367,7 @@ fn gridsize_two_trains_infers_and_stitches_at_group_centres() {
     assert!(cfg.contains("gridsize = 2"), "{cfg}");
 
     let inf = d.join("inf");
-    let out = ok(ptycho(&[
+    let out = ok(ptycho([
         "infer",
         "--model",
         s(&run),
@@ -398,7 +398,7 @@ fn gridsize_two_trains_infers_and_stitches_at_group_centres() {
         xs.iter().any(|x| sx.iter().all(|p| (p - x).abs() > 1e-9)),
         "positions should be group centres, not scan positions"
     );
-    ok(ptycho(&[
+    ok(ptycho([
         "evaluate",
         "--reconstruction",
         s(&inf.join("reconstruction.npz")),
@@ -409,7 +409,7 @@ fn gridsize_two_trains_infers_and_stitches_at_group_centres() {
     let few = d.join("few");
     std::fs::create_dir_all(&few).unwrap();
     let tiny = simulate(&few, 4, 1);
-    let out = ptycho(&[
+    let out = ptycho([
         "train",
         "--train-data",
         s(&tiny),
@@ -456,7 +456,7 @@ fn a_small_binding_limit_chunks_training_and_inference() {
     let train = |name: &str, env: &[(&str, &str)]| {
         let run = d.join(name);
         let out = ptycho_env(
-            &[
+            [
                 "train",
                 "--train-data",
                 s(&data),
@@ -497,7 +497,7 @@ fn a_small_binding_limit_chunks_training_and_inference() {
     let infer = |name: &str, env: &[(&str, &str)]| {
         let out_dir = d.join(name);
         let out = ptycho_env(
-            &[
+            [
                 "infer",
                 "--model",
                 s(&full),
@@ -571,14 +571,14 @@ fn gpu_faults_end_cleanly_and_resume_to_the_same_weights() {
     let d = dir("faults");
     let data = simulate(&d, 24, 12);
     let full = d.join("full");
-    ok(ptycho(&train_args(&data, &full, "3")));
+    ok(ptycho(train_args(&data, &full, "3")));
     let want = read_params(&full.join("model.npz"));
     for (fault, what) in [
         ("oom:6", "out of GPU memory"),
         ("lost:8", "GPU device lost"),
     ] {
         let run = d.join(fault.replace(':', "_"));
-        let out = ptycho_env(&train_args(&data, &run, "3"), &[("PTYCHO_FAULT", fault)]);
+        let out = ptycho_env(train_args(&data, &run, "3"), &[("PTYCHO_FAULT", fault)]);
         assert_eq!(out.status.code(), Some(1), "{fault}");
         let err = String::from_utf8_lossy(&out.stderr);
         let line = err
@@ -594,7 +594,7 @@ fn gpu_faults_end_cleanly_and_resume_to_the_same_weights() {
             "{fault}: no model bundle from a failed run"
         );
         assert!(run.join("checkpoints/last.npz").is_file());
-        ok(ptycho(&resume_args(&data, &run, "3")));
+        ok(ptycho(resume_args(&data, &run, "3")));
         assert_eq!(
             read_params(&run.join("model.npz")),
             want,
@@ -615,7 +615,7 @@ fn sigint_checkpoints_and_resumes_to_the_same_weights() {
     let d = dir("sigint");
     let data = simulate(&d, 24, 13);
     let full = d.join("full");
-    ok(ptycho(&train_args(&data, &full, "4")));
+    ok(ptycho(train_args(&data, &full, "4")));
     let want = read_params(&full.join("model.npz"));
     let run = d.join("run");
     let child = Command::new(env!("CARGO_BIN_EXE_ptycho"))
@@ -651,7 +651,7 @@ fn sigint_checkpoints_and_resumes_to_the_same_weights() {
     if text.contains("interrupted") {
         assert!(run.join("checkpoints/interrupted.npz").is_file());
     }
-    ok(ptycho(&resume_args(&data, &run, "4")));
+    ok(ptycho(resume_args(&data, &run, "4")));
     assert_eq!(
         read_params(&run.join("model.npz")),
         want,
@@ -757,7 +757,7 @@ fn train_and_infer_from_cxi() {
         "no note on stderr: {err}"
     );
     let inf = d.join("inf");
-    ok(ptycho(&[
+    ok(ptycho([
         "infer",
         "--model",
         s(&run),

@@ -27,8 +27,7 @@ pub fn run(args: &DevicesArgs, global: &Overrides) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else if list.is_empty() {
         println!(
-            "no adapters found; {}",
-            "install a Vulkan driver: on Debian/Ubuntu `apt-get install -y mesa-vulkan-drivers libvulkan1`"
+            "no adapters found; install a Vulkan driver: on Debian/Ubuntu `apt-get install -y mesa-vulkan-drivers libvulkan1`"
         );
     } else {
         println!(

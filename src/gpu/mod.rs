@@ -236,7 +236,8 @@ impl Engine {
                 }
             }));
         }
-        let binding = (alimits.max_storage_buffer_binding_size as u64)
+        let binding = alimits
+            .max_storage_buffer_binding_size
             .min(options.max_binding_bytes.unwrap_or(u64::MAX));
         let limits = EngineLimits {
             workgroup_storage_bytes: alimits.max_compute_workgroup_storage_size,

@@ -100,7 +100,7 @@ pub fn validate_source(
         GpuError::ShaderInvalid { path, message: msg }
     };
     let module = naga::front::wgsl::parse_str(&pre.text)
-        .map_err(|e| located(e.location(&pre.text), one_line(&e.message().to_string())))?;
+        .map_err(|e| located(e.location(&pre.text), one_line(e.message())))?;
     let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
         naga::valid::Capabilities::all(),

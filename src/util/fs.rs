@@ -40,6 +40,21 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomic(path, |w| w.write_all(bytes))
 }
 
+/// Peak resident memory of this process in bytes (`VmHWM` on Linux), if the platform tells.
+pub fn peak_host_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// `; peak host memory X` for the summary lines, or nothing where it is unknown.
+pub fn peak_host_note() -> String {
+    peak_host_bytes()
+        .map(|b| format!("; peak host memory {}", super::text::human_bytes(b)))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,19 +78,4 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// Peak resident memory of this process in bytes (`VmHWM` on Linux), if the platform tells.
-pub fn peak_host_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// `; peak host memory X` for the summary lines, or nothing where it is unknown.
-pub fn peak_host_note() -> String {
-    peak_host_bytes()
-        .map(|b| format!("; peak host memory {}", super::text::human_bytes(b)))
-        .unwrap_or_default()
 }
