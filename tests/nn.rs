@@ -953,3 +953,56 @@ fn network_trains_loss_falls() {
         "loss did not fall enough: {first} → {last}"
     );
 }
+
+/// Launch geometry: the gradient reduction after a weight gradient, and the elementwise ops,
+/// run one invocation per value in workgroups of their own size (256) — a grid sized from
+/// another kernel's workgroup (a bug the before/after bench caught) computes the same values
+/// with many idle workgroups.
+#[test]
+fn elementwise_grids_come_from_their_own_kernels() {
+    let Some(engine) = gpu_or_skip() else { return };
+    let engine = &*engine;
+    let (cin, cout, h, w, batch) = (3, 20, 8, 8, 2);
+    for layout in ConvLayout::available(engine) {
+        let spec = ConvSpec {
+            cin,
+            cout,
+            height: h,
+            width: w,
+            in_cstride: cin,
+            act: Activation::Relu,
+            w_off: 0,
+        };
+        let conv = Conv2d::with_layout(engine, spec, layout).unwrap();
+        let x = up(engine, "x", &vec![0.5; batch * cin * h * w]);
+        let dz = up(engine, "dz", &vec![0.5; batch * cout * h * w]);
+        let (_, _, plen) = conv.weight_splits(batch);
+        let part = nan_buf(engine, "partials", plen);
+        let grads = nan_buf(engine, "grads", spec.param_count());
+        let mut rec = engine.recording("geometry");
+        conv.backward_weight(engine, &mut rec, &x, &dz, &part, &grads, false, batch)
+            .unwrap();
+        let d = rec.dispatches();
+        let (name, grid) = d.last().unwrap();
+        assert_eq!(*name, "grad_reduce");
+        assert_eq!(
+            *grid,
+            [spec.param_count().div_ceil(256) as u32, 1, 1],
+            "{layout}: grad_reduce grid"
+        );
+    }
+    let pool = MaxPool2x2::new(engine).unwrap();
+    let (planes, ph, pw) = (5, 16, 12);
+    let x = up(engine, "x", &vec![1.0; planes * ph * pw]);
+    let y = nan_buf(engine, "y", planes * ph * pw / 4);
+    let mut rec = engine.recording("geometry.pool");
+    pool.forward(engine, &mut rec, &x, &y, planes, ph, pw)
+        .unwrap();
+    assert_eq!(
+        rec.dispatches(),
+        vec![(
+            "maxpool2x2_fwd",
+            [(planes * ph * pw / 4).div_ceil(256) as u32, 1, 1]
+        )]
+    );
+}

@@ -220,91 +220,25 @@ pub struct QualityArgs {
     pub output_dir: PathBuf,
 }
 
-impl From<BenchOptsArgs> for bench::BenchOpts {
-    fn from(a: BenchOptsArgs) -> Self {
-        bench::BenchOpts {
-            json: a.json,
-            warmup: a.warmup,
-            repeats: a.repeats,
+/// `impl From<$args> for $spec`, copying the fields that have the same name in both.
+macro_rules! spec_from {
+    ($args:ident => $spec:path { $($field:ident),* $(,)? }) => {
+        impl From<$args> for $spec {
+            fn from(a: $args) -> Self {
+                $spec { $($field: a.$field,)* }
+            }
         }
-    }
+    };
 }
 
-impl From<CmulArgs> for bench::CmulBench {
-    fn from(a: CmulArgs) -> Self {
-        bench::CmulBench {
-            n: a.n,
-            batch: a.batch,
-        }
-    }
-}
-
-impl From<ReduceArgs> for bench::ReduceBench {
-    fn from(a: ReduceArgs) -> Self {
-        bench::ReduceBench {
-            len: a.len,
-            segments: a.segments,
-        }
-    }
-}
-
-impl From<FftArgs> for bench::fft::FftBench {
-    fn from(a: FftArgs) -> Self {
-        bench::fft::FftBench {
-            n: a.n,
-            batch: a.batch,
-            bandwidth_gbs: a.bandwidth_gbs,
-            global: a.global,
-            radix: a.radix,
-            threads: a.threads,
-        }
-    }
-}
-
-impl From<ForwardArgs> for bench::forward::ForwardBench {
-    fn from(a: ForwardArgs) -> Self {
-        bench::forward::ForwardBench {
-            n: a.n,
-            batch: a.batch,
-            gridsize: a.gridsize,
-        }
-    }
-}
-
-impl From<ConvArgs> for bench::nn::ConvBench {
-    fn from(a: ConvArgs) -> Self {
-        bench::nn::ConvBench {
-            n: a.n,
-            c: a.c,
-            batch: a.batch,
-            layout: a.layout,
-        }
-    }
-}
-
-impl From<NetworkArgs> for bench::nn::NetworkBench {
-    fn from(a: NetworkArgs) -> Self {
-        bench::nn::NetworkBench {
-            n: a.n,
-            gridsize: a.gridsize,
-            batch: a.batch,
-            cpu_batch: a.cpu_batch,
-            layout: a.layout,
-        }
-    }
-}
-
-impl From<TrainBenchArgs> for bench::train::TrainBench {
-    fn from(a: TrainBenchArgs) -> Self {
-        bench::train::TrainBench {
-            n: a.n,
-            gridsize: a.gridsize,
-            batch: a.batch,
-            layout: a.layout,
-        }
-    }
-}
-
+spec_from!(BenchOptsArgs => bench::BenchOpts { json, warmup, repeats });
+spec_from!(CmulArgs => bench::CmulBench { n, batch });
+spec_from!(ReduceArgs => bench::ReduceBench { len, segments });
+spec_from!(FftArgs => bench::fft::FftBench { n, batch, bandwidth_gbs, global, radix, threads });
+spec_from!(ForwardArgs => bench::forward::ForwardBench { n, batch, gridsize });
+spec_from!(ConvArgs => bench::nn::ConvBench { n, c, batch, layout });
+spec_from!(NetworkArgs => bench::nn::NetworkBench { n, gridsize, batch, cpu_batch, layout });
+spec_from!(TrainBenchArgs => bench::train::TrainBench { n, gridsize, batch, layout });
 impl From<QualityArgs> for bench::quality::QualityBench {
     fn from(a: QualityArgs) -> Self {
         bench::quality::QualityBench {

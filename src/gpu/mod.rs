@@ -321,10 +321,19 @@ impl Engine {
         Ok([max as u32, y as u32, 1])
     }
 
-    /// The grid of workgroups for `invocations` invocations of `kernel` (one per element of an
-    /// elementwise kernel), folded like [`Self::grid`].
-    pub fn threads_grid(&self, kernel: &Kernel, invocations: usize) -> Result<[u32; 3]> {
-        self.grid((invocations as u64).div_ceil(kernel.invocations().max(1) as u64))
+    /// Records `kernel` with enough workgroups of its own size for `invocations` invocations
+    /// (one per element of an elementwise kernel), the grid folded like [`Self::grid`].
+    pub fn dispatch_threads<P: bytemuck::Pod>(
+        &self,
+        rec: &mut Recording,
+        kernel: &Kernel,
+        params: &P,
+        bindings: &[Binding],
+        invocations: usize,
+    ) -> Result<()> {
+        let groups = (invocations as u64).div_ceil(kernel.invocations().max(1) as u64);
+        rec.dispatch(kernel, params, bindings, self.grid(groups)?);
+        Ok(())
     }
 
     /// Largest number of whole frames of `frame_bytes` that fit one storage binding, rounded down so

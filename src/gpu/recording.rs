@@ -64,6 +64,20 @@ impl Recording {
             .count()
     }
 
+    /// `(kernel name, workgroup grid)` of every dispatch recorded so far (tests and benches
+    /// check launch geometry with it).
+    pub fn dispatches(&self) -> Vec<(&'static str, [u32; 3])> {
+        self.ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Dispatch {
+                    kernel, workgroups, ..
+                } => Some((kernel.name(), *workgroups)),
+                Op::Copy { .. } => None,
+            })
+            .collect()
+    }
+
     /// Records `kernel` with uniform `params` (binding 0) and storage `bindings` (1, 2, …, in
     /// the order the shader declares them: read-only inputs first, then outputs).
     pub fn dispatch<P: bytemuck::Pod>(

@@ -49,12 +49,7 @@ impl ActivationOp {
             mode: act.code(),
             _pad: [0; 2],
         };
-        rec.dispatch(
-            &self.fwd,
-            &p,
-            &[x.binding(), y.binding()],
-            engine.threads_grid(&self.fwd, x.len())?,
-        );
+        engine.dispatch_threads(rec, &self.fwd, &p, &[x.binding(), y.binding()], x.len())?;
         Ok(())
     }
 
@@ -75,12 +70,13 @@ impl ActivationOp {
             mode: act.code(),
             _pad: [0; 2],
         };
-        rec.dispatch(
+        engine.dispatch_threads(
+            rec,
             &self.bwd,
             &p,
             &[y.binding(), dy.binding(), dz.binding()],
-            engine.threads_grid(&self.bwd, y.len())?,
-        );
+            y.len(),
+        )?;
         Ok(())
     }
 }

@@ -93,12 +93,13 @@ impl Adam {
             eps: cfg.eps as f32,
             _pad: [0; 3],
         };
-        rec.dispatch(
+        engine.dispatch_threads(
+            rec,
             &self.kernel,
             &p,
             &[grad.binding(), theta.binding(), m.binding(), v.binding()],
-            engine.threads_grid(&self.kernel, len)?,
-        );
+            len,
+        )?;
         Ok(())
     }
 }

@@ -51,12 +51,13 @@ impl MseGrad {
             scale,
             _pad: [0; 2],
         };
-        rec.dispatch(
+        engine.dispatch_threads(
+            rec,
             &self.kernel,
             &p,
             &[a.binding(), target.binding(), sq.binding(), grad.binding()],
-            engine.threads_grid(&self.kernel, len)?,
-        );
+            len,
+        )?;
         Ok(())
     }
 }

@@ -59,12 +59,13 @@ impl ObjectPatch {
             n: n as u32,
             act: 0,
         };
-        rec.dispatch(
+        engine.dispatch_threads(
+            rec,
             &self.fwd,
             &p,
             &[amp.binding(), phase.binding(), obj.binding()],
-            engine.threads_grid(&self.fwd, planes * n * n)?,
-        );
+            planes * n * n,
+        )?;
         Ok(())
     }
 
@@ -97,7 +98,8 @@ impl ObjectPatch {
             n: n as u32,
             act: through_heads as u32,
         };
-        rec.dispatch(
+        engine.dispatch_threads(
+            rec,
             &self.bwd,
             &p,
             &[
@@ -107,8 +109,8 @@ impl ObjectPatch {
                 damp.binding(),
                 dphase.binding(),
             ],
-            engine.threads_grid(&self.bwd, planes * h * h)?,
-        );
+            planes * h * h,
+        )?;
         Ok(())
     }
 }

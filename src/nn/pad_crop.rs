@@ -71,12 +71,13 @@ impl PadCrop {
             ox: off,
             _pad: 0,
         };
-        rec.dispatch(
+        engine.dispatch_threads(
+            rec,
             &self.kernel,
             &p,
             &[x.binding(), out.binding()],
-            engine.threads_grid(&self.kernel, planes * out_hw * out_hw)?,
-        );
+            planes * out_hw * out_hw,
+        )?;
         Ok(())
     }
 }

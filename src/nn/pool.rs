@@ -64,12 +64,13 @@ impl MaxPool2x2 {
         let p = Self::params(planes, h, w, false)?;
         x.expect_at_least("maxpool input", planes * h * w)?;
         out.expect_at_least("maxpool output", planes * h * w / 4)?;
-        rec.dispatch(
+        engine.dispatch_threads(
+            rec,
             &self.fwd,
             &p,
             &[x.binding(), out.binding()],
-            engine.threads_grid(&self.fwd, planes * h * w / 4)?,
-        );
+            planes * h * w / 4,
+        )?;
         Ok(())
     }
 
@@ -91,12 +92,13 @@ impl MaxPool2x2 {
         x.expect_at_least("maxpool input", planes * h * w)?;
         dy.expect_at_least("maxpool output gradient", planes * h * w / 4)?;
         dx.expect_at_least("maxpool input gradient", planes * h * w)?;
-        rec.dispatch(
+        engine.dispatch_threads(
+            rec,
             &self.bwd,
             &p,
             &[x.binding(), dy.binding(), dx.binding()],
-            engine.threads_grid(&self.bwd, planes * h * w / 4)?,
-        );
+            planes * h * w / 4,
+        )?;
         Ok(())
     }
 }

@@ -55,12 +55,13 @@ impl Upsample2x {
             width: w as u32,
             gate: 0,
         };
-        rec.dispatch(
+        engine.dispatch_threads(
+            rec,
             &self.fwd,
             &p,
             &[x.binding(), out.binding()],
-            engine.threads_grid(&self.fwd, planes * h * w * 4)?,
-        );
+            planes * h * w * 4,
+        )?;
         Ok(())
     }
 
@@ -87,12 +88,13 @@ impl Upsample2x {
             width: w as u32,
             gate: gate as u32,
         };
-        rec.dispatch(
+        engine.dispatch_threads(
+            rec,
             &self.bwd,
             &p,
             &[x.binding(), dout.binding(), dx.binding()],
-            engine.threads_grid(&self.bwd, planes * h * w)?,
-        );
+            planes * h * w,
+        )?;
         Ok(())
     }
 }

@@ -442,12 +442,13 @@ impl Conv2d {
             off: to_u32("gradient offset", s.w_off)?,
             accumulate: accumulate as u32,
         };
-        rec.dispatch(
+        engine.dispatch_threads(
+            rec,
             &self.reduce,
             &rp,
             &[partials.binding(), grads.binding()],
-            engine.threads_grid(&self.bwd_w, len)?,
-        );
+            len,
+        )?;
         Ok(())
     }
 }
