@@ -609,6 +609,19 @@ fn parameter_count_matches_hand_count() {
     // widths [32, 64, 128] are TF's n_filters_scale = 1, hence the smaller default count.
     let tf = Layout::new(&NetConfig::with_filter_scale(64, 4, 2)).unwrap();
     assert_eq!(tf.params, 2_257_000);
+    // PtychoPINN's default width at gridsize 1 (ptycho's default configuration): encoder 1→64
+    // (640), 64→64 (36,928), 64→128 (73,856), 128→128 (147,584), 128→256 (295,168), 256→256
+    // (590,080) = 1,144,256; each decoder 256→128 (295,040), 128→128 (147,584), 128→64
+    // (73,792), 64→64 (36,928), head 60→1 (541) = 553,885. Total 1,144,256 + 2·553,885 =
+    // 2,252,026. (ptycho_torch's module counts more: it also holds the probe_big branch,
+    // unused with probe_big = False — docs/findings.md F-17.)
+    assert_eq!(NetConfig::DEFAULT_FILTER_SCALE, 2);
+    let default = Layout::new(&NetConfig::with_filter_scale(
+        64,
+        1,
+        NetConfig::DEFAULT_FILTER_SCALE,
+    ));
+    assert_eq!(default.unwrap().params, 2_252_026);
     // N = 128, C = 1: encoder 1→16 (160), 16→16 (2,320), 16→32 (4,640), 32→32 (9,248), 32→64
     // (18,496), 64→64 (36,928), 64→128 (73,856), 128→128 (147,584) = 293,232; each decoder
     // 128→128 ×2 (295,168), 128→64 (73,792), 64→64 (36,928), 64→32 (18,464), 32→32 (9,248),

@@ -472,6 +472,10 @@ fn a_small_binding_limit_chunks_training_and_inference() {
                 "0",
                 "--stitch-crop",
                 "8",
+                // The round-off bound below (summation order of the micro-batches through one
+                // epoch of Adam) was measured on the smaller network.
+                "--n-filters-scale",
+                "1",
                 "--quiet",
             ],
             env,
@@ -792,5 +796,64 @@ fn train_and_infer_from_cxi() {
         .read_scalar::<f64>()
         .unwrap();
     assert!((pw / px - 1.0).abs() < 1e-12, "{pw} vs {px}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// PtychoPINN's width (n_filters_scale 2) is the default; a run directory trained at scale 1
+/// (as every run before the default changed) still infers, and a model file that does not
+/// hold the network its config.toml describes is refused with one line naming both.
+#[test]
+fn the_default_network_is_ptychopinns_and_older_runs_still_infer() {
+    let Some(_) = common::gpu_or_skip() else {
+        return;
+    };
+    let d = dir("scale");
+    let data = simulate(&d, 24, 4);
+    let run = d.join("run");
+    let mut args = train_args(&data, &run, "1");
+    args.extend(["--n-filters-scale", "1"]);
+    let out = ok(ptycho(&args));
+    assert!(out.contains("n_filters_scale 1, "), "{out}");
+    let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(saved.contains("n_filters_scale = 1"), "{saved}");
+    let infer = |out_dir: &Path| {
+        ptycho([
+            "infer",
+            "--model",
+            s(&run),
+            "--test-data",
+            s(&data),
+            "--output-dir",
+            s(out_dir),
+        ])
+    };
+    ok(infer(&d.join("out1")));
+    // The configuration's default is PtychoPINN's width.
+    let shown = ok(ptycho(["config", "show"]));
+    assert!(
+        shown.lines().any(|l| l.starts_with("n_filters_scale = 2 ")),
+        "{shown}"
+    );
+    // config.toml claims scale 2 for scale-1 weights: one line naming both networks, and no
+    // output directory.
+    std::fs::write(
+        run.join("config.toml"),
+        saved.replace("n_filters_scale = 1", "n_filters_scale = 2"),
+    )
+    .unwrap();
+    let out2 = d.join("out2");
+    let bad = infer(&out2);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    let line = err.lines().find(|l| l.starts_with("error:")).unwrap();
+    assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1);
+    assert!(
+        line.contains("model.npz")
+            && line.contains("n_filters_scale = 2")
+            && line.contains("first encoder width 128")
+            && line.contains("first encoder width 256"),
+        "{line}"
+    );
+    assert!(!out2.exists());
     std::fs::remove_dir_all(&d).unwrap();
 }

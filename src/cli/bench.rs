@@ -145,6 +145,9 @@ pub struct ConvArgs {
     /// Images per batch.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Network width multiplier (`model.n_filters_scale`; PtychoPINN's default 2).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub n_filters_scale: u32,
     /// Conv layouts to measure: `both` (every layout the adapter can run, in one run),
     /// `tiled`, `subgroup` or `auto`.
     #[arg(long, default_value = "both")]
@@ -163,6 +166,9 @@ pub struct NetworkArgs {
     /// Patterns per batch.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Network width multiplier (`model.n_filters_scale`; PtychoPINN's default 2).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub n_filters_scale: u32,
     /// Patterns the CPU twin runs per timing (it is slow).
     #[arg(long, default_value_t = 1)]
     pub cpu_batch: usize,
@@ -184,6 +190,9 @@ pub struct TrainBenchArgs {
     /// Groups per batch.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Network width multiplier (`model.n_filters_scale`; PtychoPINN's default 2).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub n_filters_scale: u32,
     /// Conv layouts to measure: `both` (every layout the adapter can run, steps interleaved),
     /// `tiled`, `subgroup` or `auto`.
     #[arg(long, default_value = "both")]
@@ -211,6 +220,9 @@ pub struct QualityArgs {
     /// Training batch (groups).
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
+    /// Network width multiplier (`model.n_filters_scale`; PtychoPINN's default 2).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub n_filters_scale: u32,
     #[command(flatten)]
     #[allow(missing_docs, reason = "flattened")]
     pub physics: PipelineFlags,
@@ -236,9 +248,9 @@ spec_from!(CmulArgs => bench::CmulBench { n, batch });
 spec_from!(ReduceArgs => bench::ReduceBench { len, segments });
 spec_from!(FftArgs => bench::fft::FftBench { n, batch, bandwidth_gbs, global, radix, threads });
 spec_from!(ForwardArgs => bench::forward::ForwardBench { n, batch, gridsize });
-spec_from!(ConvArgs => bench::nn::ConvBench { n, c, batch, layout });
-spec_from!(NetworkArgs => bench::nn::NetworkBench { n, gridsize, batch, cpu_batch, layout });
-spec_from!(TrainBenchArgs => bench::train::TrainBench { n, gridsize, batch, layout });
+spec_from!(ConvArgs => bench::nn::ConvBench { n, c, batch, n_filters_scale, layout });
+spec_from!(NetworkArgs => bench::nn::NetworkBench { n, gridsize, batch, n_filters_scale, cpu_batch, layout });
+spec_from!(TrainBenchArgs => bench::train::TrainBench { n, gridsize, batch, n_filters_scale, layout });
 impl From<QualityArgs> for bench::quality::QualityBench {
     fn from(a: QualityArgs) -> Self {
         bench::quality::QualityBench {
@@ -248,6 +260,7 @@ impl From<QualityArgs> for bench::quality::QualityBench {
             object_size: a.object_size,
             test_step: a.test_step,
             batch_size: a.batch_size,
+            n_filters_scale: a.n_filters_scale,
             probe_defocus: a.physics.probe_defocus,
             nll_weight: a.physics.nll_weight,
             mae_weight: a.physics.mae_weight,

@@ -25,6 +25,10 @@ pub struct DemoArgs {
     /// Grid size (1, or 2: groups of 4 neighbouring patterns merged in the loss).
     #[arg(long, default_value_t = DEMO.gridsize, value_parser = clap::value_parser!(u32).range(1..=2))]
     pub gridsize: u32,
+    /// Network width multiplier (PtychoPINN's default is 2; the demo's 1 is a quarter of the
+    /// arithmetic, to stay within minutes on a CPU).
+    #[arg(long, default_value_t = DEMO.n_filters_scale, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub n_filters_scale: u32,
     #[command(flatten)]
     #[allow(missing_docs, reason = "flattened")]
     pub physics: PipelineFlags,
@@ -58,6 +62,7 @@ pub fn run(a: &DemoArgs, global: &Overrides) -> Result<()> {
         epochs: a.epochs,
         train_images: a.n_images,
         gridsize: a.gridsize,
+        n_filters_scale: a.n_filters_scale,
         probe_defocus: a.physics.probe_defocus,
         nll_weight: a.physics.nll_weight,
         mae_weight: a.physics.mae_weight,

@@ -122,9 +122,14 @@ pub struct NetConfig {
 }
 
 impl NetConfig {
-    /// The design's default widths: encoder [32, 64, 128] at N = 64 ([16, 32, 64, 128] at 128),
-    /// decoder [64, 32] ([128, 64, 32]); in general encoder 2048/N·2^k and decoder mirrored.
-    /// This equals PtychoPINN TF with `n_filters_scale = 1`.
+    /// PtychoPINN's default width multiplier (`n_filters_scale` of TF `ptycho/params.py` and
+    /// `ptycho_torch/config_params.py`).
+    pub const DEFAULT_FILTER_SCALE: usize = 2;
+
+    /// The generator at `n_filters_scale = 1`: encoder [32, 64, 128] at N = 64 ([16, 32, 64,
+    /// 128] at 128), decoder [64, 32] ([128, 64, 32]); in general encoder 2048/N·2^k and the
+    /// decoder mirrored. A quarter of the arithmetic of PtychoPINN's default
+    /// ([`Self::DEFAULT_FILTER_SCALE`]); see [`Self::with_filter_scale`].
     pub fn ptychopinn(n: usize, c: usize) -> NetConfig {
         Self::with_filter_scale(n, c, 1)
     }

@@ -60,6 +60,24 @@ pub fn save_npz(layout: &Layout, params: &[f32], path: &Path) -> ModelResult<()>
     .map_err(|e| io_err(path, e))
 }
 
+/// `(tensor name, shape)` of every array in a weights NPZ, read from the `.npy` headers only.
+pub fn npz_shapes(path: &Path) -> ModelResult<Vec<(String, Vec<usize>)>> {
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    let mut npz = NpzReader::new(BufReader::new(file)).map_err(|e| io_err(path, e))?;
+    let names = npz.names().map_err(|e| io_err(path, e))?;
+    let mut out = Vec::new();
+    for n in names {
+        let arr: ArrayD<f32> = npz
+            .by_name(&n)
+            .map_err(|e| io_err(path, format!("tensor '{n}': {e}")))?;
+        out.push((
+            n.strip_suffix(".npy").unwrap_or(&n).to_string(),
+            arr.shape().to_vec(),
+        ));
+    }
+    Ok(out)
+}
+
 /// Reads an NPZ written by [`save_npz`], checking that it holds exactly the network's tensors
 /// with their shapes.
 pub fn load_npz(layout: &Layout, path: &Path) -> ModelResult<Vec<f32>> {

@@ -23,6 +23,8 @@ pub struct ConvBench {
     pub c: usize,
     /// Images per batch.
     pub batch: usize,
+    /// Network width multiplier (`model.n_filters_scale`).
+    pub n_filters_scale: u32,
     /// Conv layouts to measure: `both` (every layout the adapter can run, in one run),
     /// `tiled`, `subgroup` or `auto`.
     pub layout: String,
@@ -37,6 +39,8 @@ pub struct NetworkBench {
     pub gridsize: usize,
     /// Patterns per batch.
     pub batch: usize,
+    /// Network width multiplier (`model.n_filters_scale`).
+    pub n_filters_scale: u32,
     /// Patterns the CPU twin runs per timing (it is slow).
     pub cpu_batch: usize,
     /// Conv layouts to measure: `both` (every layout the adapter can run, in one run),
@@ -82,7 +86,7 @@ pub fn bench_layouts(engine: &Engine, which: &str) -> Result<Vec<ConvLayout>> {
 /// Per-layer forward / input-gradient / weight-gradient timings of the real layer shapes, for
 /// each layout, with the speed-up of every layout over the first.
 pub fn conv(engine: &Engine, opts: &BenchOpts, a: &ConvBench) -> Result<()> {
-    let cfg = NetConfig::ptychopinn(a.n, a.c);
+    let cfg = NetConfig::with_filter_scale(a.n, a.c, a.n_filters_scale as usize);
     let layout =
         Layout::new(&cfg).map_err(|e| crate::gpu::GpuError::InvalidArgument(e.to_string()))?;
     let layouts = bench_layouts(engine, &a.layout)?;
@@ -210,7 +214,7 @@ pub fn conv(engine: &Engine, opts: &BenchOpts, a: &ConvBench) -> Result<()> {
 /// each conv layout, the layouts' samples interleaved so that a noisy machine affects them alike.
 pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkBench) -> Result<()> {
     let c = a.gridsize * a.gridsize;
-    let cfg = NetConfig::ptychopinn(a.n, c);
+    let cfg = NetConfig::with_filter_scale(a.n, c, a.n_filters_scale as usize);
     let b = a.batch;
     let n = a.n;
     let x = engine.upload(
@@ -320,7 +324,7 @@ pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkBench) -> Result<()
         rates.push((per_s(b, &fwd), per_s(b, &train)));
         rows.push(Row {
             name: format!("net.forward.{lay}"),
-            shape: format!("N{n} C{c} b{b}"),
+            shape: format!("N{n} C{c} s{} b{b}", a.n_filters_scale),
             gpu: fwd,
             cpu: None,
             bytes: 0.0,
@@ -333,7 +337,7 @@ pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkBench) -> Result<()
         });
         rows.push(Row {
             name: format!("net.train.{lay}"),
-            shape: format!("N{n} C{c} b{b}"),
+            shape: format!("N{n} C{c} s{} b{b}", a.n_filters_scale),
             gpu: train,
             cpu: None,
             bytes: 0.0,

@@ -32,6 +32,8 @@ pub struct QualityBench {
     pub test_step: f64,
     /// Training batch (groups).
     pub batch_size: usize,
+    /// Network width multiplier (`model.n_filters_scale`).
+    pub n_filters_scale: u32,
     /// Probe defocus in radians at the radius N/4.
     pub probe_defocus: f64,
     /// Weight of the Poisson NLL in the training loss.
@@ -62,6 +64,7 @@ pub fn run(
         gridsize: a.gridsize,
         epochs: a.epochs,
         batch_size: a.batch_size,
+        n_filters_scale: a.n_filters_scale,
         probe_defocus: a.probe_defocus,
         nll_weight: a.nll_weight,
         mae_weight: a.mae_weight,

@@ -7,11 +7,14 @@ use super::BenchOpts;
 use crate::config::Config;
 use crate::data::group::make_groups;
 use crate::gpu::Engine;
+use crate::model::Layout;
 use crate::simulate::{ScanKind, SimParams, objects, scan_positions, simulate};
+use crate::util::fs::{peak_host_bytes, peak_host_note};
 use crate::util::text::human_bytes;
 use crate::workflow::Result;
 use crate::workflow::infer::Predictor;
 use crate::workflow::train::Trainer;
+use crate::workflow::train::prepare::net_config;
 use crate::workflow::train::prepare::normalisation_factor;
 
 /// `ptycho bench train`.
@@ -23,6 +26,8 @@ pub struct TrainBench {
     pub gridsize: u32,
     /// Groups per batch.
     pub batch: usize,
+    /// Network width multiplier (`model.n_filters_scale`).
+    pub n_filters_scale: u32,
     /// Conv layouts to measure: `both` (every layout the adapter can run, steps interleaved),
     /// `tiled`, `subgroup` or `auto`.
     pub layout: String,
@@ -34,8 +39,10 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &TrainBench) -> Result<()> {
     cfg.data.n = a.n;
     cfg.data.gridsize = a.gridsize;
     cfg.training.batch_size = a.batch;
+    cfg.model.n_filters_scale = a.n_filters_scale;
     cfg.inference.stitch_crop = cfg.inference.stitch_crop.min(a.n);
     cfg.validate()?;
+    let parameters = Layout::new(&net_config(&cfg))?.params;
     let size = 2 * a.n;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     let obj = objects::lines(size, 60, true, &mut rng);
@@ -140,6 +147,8 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &TrainBench) -> Result<()> {
         let first = &results[0];
         let v = serde_json::json!({
             "adapter": engine.describe(), "bench": "train", "n": a.n, "gridsize": a.gridsize, "batch": a.batch,
+            "n_filters_scale": a.n_filters_scale, "parameters": parameters,
+            "peak_host_bytes": peak_host_bytes(),
             "train_patterns_per_s": first.1, "infer_patterns_per_s": first.3, "step_ms": first.2 * 1e3,
             "kernels_ms": first.4, "conv_layout": first.0, "runs": runs,
             "train_gpu_bytes": train_bytes, "infer_gpu_bytes": infer_bytes,
@@ -148,6 +157,15 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &TrainBench) -> Result<()> {
         return Ok(());
     }
     println!("adapter: {}", engine.describe());
+    println!(
+        "network: PtychoPINN cnn generator, n_filters_scale {} ({parameters} parameters{})",
+        a.n_filters_scale,
+        if a.n_filters_scale == 2 {
+            ", PtychoPINN's default"
+        } else {
+            "; PtychoPINN's default is 2"
+        }
+    );
     for (lay, train_rate, train_s, infer_rate, split) in &results {
         println!(
             "[{lay}] N {} gridsize {} batch {}: training {:.1} patterns/s (median step {:.0} ms, physics and Adam included); inference {:.1} patterns/s",
@@ -167,16 +185,17 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &TrainBench) -> Result<()> {
             );
         }
     }
-    println!(
-        "reference PtychoPINN (PyTorch, 2-core CPU): ~13 (gridsize 1) / ~41 (gridsize 2) training, 24–30 inference patterns/s"
-    );
     let pats = (a.batch * c) as f64;
     println!(
-        "GPU memory: training {} ({} per pattern of the batch, weights and Adam state included); inference buffers {} ({} per pattern)",
+        "GPU memory: training {} ({} per pattern of the batch, weights and Adam state included); inference buffers {} ({} per pattern){}",
         human_bytes(train_bytes),
         human_bytes((train_bytes as f64 / pats) as u64),
         human_bytes(infer_bytes),
         human_bytes((infer_bytes as f64 / pats) as u64),
+        peak_host_note(),
+    );
+    println!(
+        "PyTorch on the same machine, same network and loss, in the same run: benches/torch/compare.sh"
     );
     if results.len() > 1 {
         println!(

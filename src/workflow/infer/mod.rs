@@ -10,11 +10,13 @@ use num_complex::Complex32;
 
 pub use predictor::Predictor;
 
+use crate::config::Config;
 use crate::config::Resolved;
 use crate::data::product::{Geometry, Product};
 use crate::data::{ReadOptions, npz};
 use crate::gpu::Engine;
-use crate::model::Network;
+use crate::model::params::npz_shapes;
+use crate::model::{Layout, ModelError, Network};
 use crate::nn::ConvLayout;
 use crate::stitch::{Stitched, Stitcher};
 use crate::util::fs::peak_host_note;
@@ -92,6 +94,35 @@ pub fn resolve_model_config(
     Ok(crate::config::resolve(Some(&cfg), overrides)?)
 }
 
+/// A weights file that does not hold the network its config.toml describes: one line naming
+/// both (parameter counts and first encoder widths), or the tensor error if the file cannot
+/// tell.
+fn architecture_mismatch(weights: &Path, cfg: &Config, e: ModelError) -> WorkflowError {
+    let Ok(shapes) = npz_shapes(weights) else {
+        return e.into();
+    };
+    let in_file: usize = shapes
+        .iter()
+        .map(|(_, s)| s.iter().product::<usize>())
+        .sum();
+    let width_in_file = shapes
+        .iter()
+        .find(|(name, _)| name == "encoder.0.conv0.weight")
+        .and_then(|(_, s)| s.first().copied());
+    let net = net_config(cfg);
+    let want = Layout::new(&net).map(|l| l.params).unwrap_or(0);
+    WorkflowError::Mismatch(format!(
+        "{}: holds a network of {in_file} parameters (first encoder width {}), but config.toml \
+         describes {want} (model.n_filters_scale = {}, first encoder width {}, N = {}, gridsize {}) ({e})",
+        weights.display(),
+        width_in_file.map_or("unknown".into(), |w| w.to_string()),
+        cfg.model.n_filters_scale,
+        net.encoder.first().copied().unwrap_or(0),
+        cfg.data.n,
+        cfg.data.gridsize,
+    ))
+}
+
 /// Runs `ptycho infer` with the configuration resolved from the bundle's config.toml.
 pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Result<InferSummary> {
     let cfg = &resolved.config;
@@ -117,7 +148,15 @@ pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Resul
             load_checkpoint_weights(ck, &mut net, engine)?;
             net
         }
-        None => Network::loaded(engine, &net_cfg, &opts.model_dir.join("model.npz"), layout)?,
+        None => {
+            let weights = opts.model_dir.join("model.npz");
+            Network::loaded(engine, &net_cfg, &weights, layout).map_err(|e| match e {
+                ModelError::TensorShape { .. }
+                | ModelError::MissingTensor { .. }
+                | ModelError::ExtraTensor { .. } => architecture_mismatch(&weights, cfg, e),
+                other => other.into(),
+            })?
+        }
     };
     let mut predictor = Predictor::new(engine, cfg);
     predictor.fit_canvas(&set.groups);

@@ -69,17 +69,23 @@ pub struct TrainSummary {
     pub early_stopped: bool,
     /// Stopped by Ctrl-C (a checkpoint was written).
     pub interrupted: bool,
+    /// The network's width multiplier (`model.n_filters_scale`).
+    pub n_filters_scale: u32,
+    /// The network's trainable parameters.
+    pub parameters: usize,
 }
 
 impl TrainSummary {
     /// The two summary lines `ptycho train` prints for the run directory `dir`.
     pub fn report(&self, dir: &Path) -> String {
         format!(
-            "trained {} epochs: train loss {:.6}, val loss {:.6}, {:.1} patterns/s; peak GPU memory {}{}{}{}\nrun directory: {}",
+            "trained {} epochs: train loss {:.6}, val loss {:.6}, {:.1} patterns/s (n_filters_scale {}, {} parameters); peak GPU memory {}{}{}{}\nrun directory: {}",
             self.epochs,
             self.train_loss,
             self.val_loss,
             self.patterns_per_second,
+            self.n_filters_scale,
+            self.parameters,
             human_bytes(self.peak_gpu_bytes),
             peak_host_note(),
             if self.early_stopped {
@@ -343,6 +349,8 @@ pub fn train(engine: &Engine, resolved: &Resolved, opts: &TrainOptions) -> Resul
         peak_gpu_bytes: engine.memory().peak_bytes,
         early_stopped: early,
         interrupted,
+        n_filters_scale: cfg.model.n_filters_scale,
+        parameters: trainer.net.param_count(),
     })
 }
 
