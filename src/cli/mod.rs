@@ -10,6 +10,7 @@ pub mod devices;
 pub mod evaluate;
 pub mod flags;
 pub mod infer;
+pub mod selftest;
 pub mod simulate;
 pub mod stitch;
 pub mod train;
@@ -58,6 +59,10 @@ pub enum Command {
     Infer(infer::InferArgs),
     /// The whole pipeline on a small built-in lines dataset: simulate → train → infer → evaluate.
     Demo(demo::DemoArgs),
+    /// Every kernel, in every layout the adapter can run, against its CPU twin, then two
+    /// training steps against the twin of the whole step: run it on a new driver before
+    /// trusting a reconstruction.
+    Selftest(selftest::SelftestArgs),
 }
 
 impl Cli {
@@ -100,5 +105,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Stitch(a) => stitch::run(a),
         Command::Evaluate(a) => evaluate::run(&a),
         Command::Bench(b) => bench::run(b, &global),
+        Command::Selftest(a) => selftest::run(&a, &global),
     }
 }

@@ -143,6 +143,7 @@ struct ErrorSink {
 
 /// The device and everything that lives on it.
 pub struct Engine {
+    accelerator: Accelerator,
     adapter_info: wgpu::AdapterInfo,
     adapter_limits: wgpu::Limits,
     device: wgpu::Device,
@@ -251,6 +252,7 @@ impl Engine {
             subgroup_max_size: info.subgroup_max_size,
         };
         Ok(Engine {
+            accelerator: options.accelerator,
             adapter_info: info,
             adapter_limits: alimits,
             device,
@@ -264,6 +266,11 @@ impl Engine {
             fault: options.fault,
             submits: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// The accelerator choice the engine was opened with.
+    pub fn accelerator(&self) -> Accelerator {
+        self.accelerator
     }
 
     /// The adapter's identity.

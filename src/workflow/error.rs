@@ -87,6 +87,16 @@ pub enum WorkflowError {
         /// What to change before resuming.
         hint: &'static str,
     },
+    /// `ptycho selftest` found kernels that disagree with their CPU twins on this adapter.
+    #[error("selftest: {failed} of {total} checks failed; first: {first}")]
+    SelftestFailed {
+        /// Checks that failed.
+        failed: usize,
+        /// Checks run.
+        total: usize,
+        /// The first failure, described.
+        first: String,
+    },
     /// A JSON report could not be written.
     #[error("cannot write JSON: {0}")]
     Json(#[from] serde_json::Error),

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod error;
 pub mod infer;
 pub mod pipeline;
+pub mod selftest;
 pub mod simulate;
 pub mod stitch;
 pub mod train;
