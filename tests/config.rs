@@ -67,6 +67,7 @@ fn execution_settings_never_change_data_or_model() {
         ("execution.conv_layout", toml::Value::String("tiled".into())),
         ("execution.max_binding_bytes", toml::Value::Integer(1 << 20)),
         ("execution.fault", toml::Value::String("oom:7".into())),
+        ("execution.limits", toml::Value::String("webgpu".into())),
     ];
     // Every execution key is covered by this test.
     let exec_keys: Vec<_> = config::known_keys()

@@ -6,11 +6,12 @@ mod common;
 
 use common::{Rng, Tolerance, gpu_or_skip};
 use num_complex::{Complex32, Complex64};
-use ptycho::gpu::{Engine, GpuBuffer};
+use ptycho::gpu::{Engine, EngineOptions, GpuBuffer, LimitsProfile, shaders};
 use ptycho::nn::{
     Activation, ActivationOp, Adam, AdamConfig, Conv2d, ConvLayout, ConvSpec, MaxPool2x2, MseGrad,
     ObjectPatch, PadCrop, SubgroupTiling, Upsample2x, cpu,
 };
+use ptycho::nn::{ConvTiling, WeightTiling, kernels};
 
 fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
@@ -1017,5 +1018,102 @@ fn elementwise_grids_come_from_their_own_kernels() {
             "maxpool2x2_fwd",
             [(planes * ph * pw / 4).div_ceil(256) as u32, 1, 1]
         )]
+    );
+}
+
+#[test]
+fn webgpu_limits_shrink_conv_tiles_and_are_enforced() {
+    // `execution.limits = webgpu` creates the device with no more than WebGPU's defaults (16 KiB
+    // of workgroup memory, 256 invocations): the tiles chosen there must fit, the adapter's own
+    // tiles must be refused there when they do not, and the small tiles must still compute the
+    // conv its CPU twin computes.
+    let Some(engine) = gpu_or_skip() else { return };
+    let small = Engine::new(&EngineOptions {
+        limits: LimitsProfile::Webgpu,
+        ..engine.options().clone()
+    })
+    .unwrap();
+    let (wg_bytes, wg_inv) = (16384u32, 256u32);
+    assert!(small.limits().workgroup_storage_bytes <= wg_bytes);
+    assert!(small.limits().invocations_per_workgroup <= wg_inv);
+    let fwd_ir = shaders::validate(&kernels::CONV2D_FWD).unwrap().1;
+    let bwd_ir = shaders::validate(&kernels::CONV2D_BWD_WEIGHT).unwrap().1;
+    // The encoder's widest layers at PtychoPINN's width, and a bottleneck-sized one.
+    for (cin, cout, h, w) in [
+        (64, 64, 16, 16),
+        (128, 128, 8, 8),
+        (256, 256, 4, 4),
+        (3, 64, 64, 64),
+    ] {
+        for e in [&*engine, &small] {
+            let lim = e.limits();
+            let ft = ConvTiling::choose(e, cin, cout, h, w);
+            let wt = WeightTiling::choose(e, cin, cout, h, w);
+            // The tile's own byte count is what the shader declares (naga's layout).
+            let fneeds = shaders::kernel_needs(&fwd_ir, &ft.constants());
+            let wneeds = shaders::kernel_needs(&bwd_ir, &wt.constants());
+            assert_eq!(
+                fneeds.workgroup_bytes as usize,
+                ft.workgroup_bytes(),
+                "{ft:?}"
+            );
+            assert_eq!(
+                wneeds.workgroup_bytes as usize,
+                wt.workgroup_bytes(),
+                "{wt:?}"
+            );
+            let [x, y, z] = wneeds.workgroup_size.unwrap();
+            assert_eq!((x * y * z) as usize, wt.invocations(), "{wt:?}");
+            assert!(
+                ft.workgroup_bytes() <= lim.workgroup_storage_bytes as usize,
+                "{ft:?}"
+            );
+            assert!(
+                wt.workgroup_bytes() <= lim.workgroup_storage_bytes as usize,
+                "{wt:?}"
+            );
+            assert!(
+                wt.invocations() <= lim.invocations_per_workgroup as usize,
+                "{wt:?}"
+            );
+            e.kernel(&kernels::CONV2D_FWD, &ft.constants()).unwrap();
+            e.kernel(&kernels::CONV2D_BWD_WEIGHT, &wt.constants())
+                .unwrap();
+        }
+        let big = ConvTiling::choose(&engine, cin, cout, h, w);
+        if big.workgroup_bytes() > wg_bytes as usize {
+            let err = small
+                .kernel(&kernels::CONV2D_FWD, &big.constants())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("workgroup memory"), "{err}");
+        }
+    }
+    // On lavapipe (32 KiB) the 64→64 tile is larger than WebGPU allows: the case is real.
+    if engine.limits().workgroup_storage_bytes > wg_bytes {
+        let big = ConvTiling::choose(&engine, 64, 64, 16, 16);
+        assert!(big.workgroup_bytes() > wg_bytes as usize, "{big:?}");
+    }
+    conv_case_in(
+        &small,
+        ConvLayout::Tiled,
+        64,
+        64,
+        16,
+        16,
+        64,
+        Activation::Relu,
+        2,
+    );
+    conv_case_in(
+        &small,
+        ConvLayout::Tiled,
+        128,
+        40,
+        8,
+        8,
+        128,
+        Activation::None,
+        1,
     );
 }

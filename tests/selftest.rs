@@ -26,7 +26,11 @@ fn every_check_passes_and_every_kernel_is_covered() {
         if k.name.ends_with("_subgroup") && !subgroup {
             continue;
         }
-        assert!(covered.contains(&k.name), "selftest does not run {}", k.name);
+        assert!(
+            covered.contains(&k.name),
+            "selftest does not run {}",
+            k.name
+        );
     }
     assert!(covered.contains(&"training step"));
 }
@@ -87,7 +91,11 @@ fn the_binary_exits_1_naming_the_first_failure() {
         return;
     };
     let ok = common::ptycho(["selftest", "--only", "axpy"]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let stdout = String::from_utf8_lossy(&ok.stdout);
     assert!(stdout.contains("1 of 1 checks passed"), "{stdout}");
     let bad = common::ptycho(["selftest", "--only", "reduce_sum", "--tolerance-scale", "0"]);
@@ -101,4 +109,37 @@ fn the_binary_exits_1_naming_the_first_failure() {
     );
     let none = common::ptycho(["selftest", "--only", "no_such_kernel"]);
     assert_eq!(none.status.code(), Some(2));
+}
+
+#[test]
+fn every_check_passes_under_webgpu_limits() {
+    // The tiles small adapters get (16 KiB of workgroup memory, 256 invocations), run on this
+    // adapter by creating the device with WebGPU's default limits.
+    if common::gpu_or_skip().is_none() {
+        return;
+    }
+    let out = common::ptycho_env(["selftest", "--json"], &[("PTYCHO_LIMITS", "webgpu")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("summary line")).unwrap();
+    assert_eq!(summary["limits"]["profile"], "webgpu", "{summary}");
+    assert!(
+        summary["limits"]["workgroup_storage_bytes"]
+            .as_u64()
+            .unwrap()
+            <= 16384
+    );
+    assert!(
+        summary["limits"]["invocations_per_workgroup"]
+            .as_u64()
+            .unwrap()
+            <= 256
+    );
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert!(summary["checks"].as_u64().unwrap() > 40, "{summary}");
 }

@@ -52,8 +52,20 @@ pub fn run(a: &SelftestArgs, global: &Overrides) -> Result<()> {
             a.only.as_deref().unwrap_or("")
         )));
     }
+    let lim = engine.limits();
+    let limits = serde_json::json!({"profile": engine.options().limits,
+        "workgroup_storage_bytes": lim.workgroup_storage_bytes,
+        "invocations_per_workgroup": lim.invocations_per_workgroup,
+        "storage_binding_bytes": lim.storage_binding_bytes});
     if !a.json {
-        println!("adapter: {}", engine.describe());
+        println!(
+            "adapter: {} (limits {}: {} B workgroup memory, {} invocations, {} B per binding)",
+            engine.describe(),
+            limits["profile"].as_str().unwrap_or("?"),
+            lim.workgroup_storage_bytes,
+            lim.invocations_per_workgroup,
+            lim.storage_binding_bytes
+        );
         println!(
             "{:<28} {:<26} {:<58} {:>10} {:>10}",
             "kernel", "variant", "shape", "rel L2", "rel max"
@@ -77,7 +89,8 @@ pub fn run(a: &SelftestArgs, global: &Overrides) -> Result<()> {
     if a.json {
         println!(
             "{}",
-            serde_json::json!({"adapter": engine.describe(), "checks": outcomes.len(),
+            serde_json::json!({"adapter": engine.describe(), "limits": limits,
+                "checks": outcomes.len(),
                 "failed": failed.len(), "pass": failed.is_empty()})
         );
     } else {

@@ -173,6 +173,10 @@ impl ConfigValue for crate::gpu::Accelerator {
     const KIND: Kind = Kind::Choice(&["auto", "vulkan", "metal", "dx12", "gl", "cpu"]);
 }
 
+impl ConfigValue for crate::gpu::LimitsProfile {
+    const KIND: Kind = Kind::Choice(&["adapter", "webgpu"]);
+}
+
 impl ConfigValue for crate::nn::ConvLayoutChoice {
     const KIND: Kind = Kind::Choice(&["auto", "tiled", "subgroup"]);
 }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::keys::{ConfigValue, Flag, Key, Kind, Meta, Scope};
-use crate::gpu::Accelerator;
+use crate::gpu::{Accelerator, LimitsProfile};
 use crate::nn::ConvLayoutChoice;
 
 /// Declares the sections: for each, a struct with serde defaults, its `Default`, and its keys.
@@ -175,6 +175,9 @@ sections! {
         max_binding_bytes: u64 = 0, Meta::FILE.env("PTYCHO_MAX_BINDING_BYTES").runtime();
         /// simulated GPU fault for tests: oom:N or lost:N fails submit N; empty = none
         fault: String = String::new(), Meta::FILE.env("PTYCHO_FAULT").runtime();
+        /// device limits: adapter (all it offers) | webgpu (no more than WebGPU's defaults:
+        /// 16 KiB workgroup memory, 256 invocations, as small adapters have)
+        limits: LimitsProfile = LimitsProfile::Adapter, Meta::FILE.env("PTYCHO_LIMITS").runtime();
     }
 }
 

@@ -40,8 +40,23 @@ pub struct EngineOptions {
     pub max_binding_bytes: Option<u64>,
     /// Fail the given submit with a simulated fault (tests of fault handling).
     pub fault: Option<Fault>,
+    /// Which limits the device is created with.
+    pub limits: LimitsProfile,
 }
 
+/// The limits a device is created with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitsProfile {
+    /// Everything the adapter offers.
+    #[default]
+    Adapter,
+    /// No more than WebGPU's defaults (16 KiB of workgroup memory, 256 invocations per
+    /// workgroup, 8 storage buffers per stage, 128 MiB per binding), as small adapters and
+    /// browsers give: how a CPU adapter shows that tiles are sized to fit them. wgpu enforces
+    /// the lowered limits, so a kernel that would not fit such an adapter fails here too.
+    Webgpu,
+}
 /// A simulated GPU fault (`oom:N` or `lost:N`, the configuration's `execution.fault`): submit
 /// number N (1-based) fails as if the device had run out of memory or been lost; after a loss
 /// every later call fails too.
@@ -143,7 +158,7 @@ struct ErrorSink {
 
 /// The device and everything that lives on it.
 pub struct Engine {
-    accelerator: Accelerator,
+    options: EngineOptions,
     adapter_info: wgpu::AdapterInfo,
     adapter_limits: wgpu::Limits,
     device: wgpu::Device,
@@ -204,7 +219,12 @@ impl Engine {
 
     fn from_adapter(adapter: wgpu::Adapter, options: &EngineOptions) -> Result<Engine> {
         let info = adapter.get_info();
-        let alimits = adapter.limits();
+        let alimits = match options.limits {
+            LimitsProfile::Adapter => adapter.limits(),
+            LimitsProfile::Webgpu => adapter
+                .limits()
+                .or_worse_values_from(&wgpu::Limits::defaults()),
+        };
         let wanted = wgpu::Features::TIMESTAMP_QUERY
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
             | wgpu::Features::SUBGROUP;
@@ -252,7 +272,7 @@ impl Engine {
             subgroup_max_size: info.subgroup_max_size,
         };
         Ok(Engine {
-            accelerator: options.accelerator,
+            options: options.clone(),
             adapter_info: info,
             adapter_limits: alimits,
             device,
@@ -268,9 +288,9 @@ impl Engine {
         })
     }
 
-    /// The accelerator choice the engine was opened with.
-    pub fn accelerator(&self) -> Accelerator {
-        self.accelerator
+    /// The options the engine was opened with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
     }
 
     /// The adapter's identity.

@@ -17,8 +17,8 @@ pub use error::{Result, WorkflowError};
 use crate::config::ExecutionConfig;
 use crate::gpu::{Engine, EngineOptions, Fault};
 
-/// The engine options the execution settings ask for: the accelerator, the storage-binding
-/// cap and the simulated fault.
+/// The engine options the execution settings ask for: the accelerator, the limits profile, the
+/// storage-binding cap and the simulated fault.
 pub fn engine_options(exec: &ExecutionConfig) -> Result<EngineOptions> {
     let fault = match exec.fault.trim() {
         "" => None,
@@ -28,6 +28,7 @@ pub fn engine_options(exec: &ExecutionConfig) -> Result<EngineOptions> {
         accelerator: exec.accelerator,
         max_binding_bytes: (exec.max_binding_bytes > 0).then_some(exec.max_binding_bytes),
         fault,
+        limits: exec.limits,
     })
 }
 

@@ -36,20 +36,33 @@ impl ConvTiling {
         while pb * co_t / 4 > lim.invocations_per_workgroup as usize && co_t > 4 {
             co_t -= 4;
         }
-        let bytes = |ci: usize| 4 * ci * ((th + 2) * (tw + 2) + 9 * co_t);
-        let mut ci_t = pow2_at_least(cin).min(16);
-        while ci_t > 1 && bytes(ci_t) > lim.workgroup_storage_bytes as usize {
-            ci_t /= 2;
-        }
-        ConvTiling {
+        let tiling = |ci_t: usize| ConvTiling {
             th: th as u32,
             tw: tw as u32,
             co_t: co_t as u32,
             ci_t: ci_t as u32,
+        };
+        let mut ci_t = pow2_at_least(cin).min(16);
+        while ci_t > 1 && tiling(ci_t).workgroup_bytes() > lim.workgroup_storage_bytes as usize {
+            ci_t /= 2;
         }
+        tiling(ci_t)
     }
 
-    pub(crate) fn constants(&self) -> [(&'static str, f64); 4] {
+    /// Workgroup memory the kernel declares with this tile: the input tile with its halo and
+    /// the weights of `co_t` output channels, for `ci_t` input channels.
+    pub fn workgroup_bytes(&self) -> usize {
+        let (th, tw, co, ci) = (
+            self.th as usize,
+            self.tw as usize,
+            self.co_t as usize,
+            self.ci_t as usize,
+        );
+        4 * ci * ((th + 2) * (tw + 2) + 9 * co)
+    }
+
+    /// The override constants of `conv2d_fwd` for this tile.
+    pub fn constants(&self) -> [(&'static str, f64); 4] {
         [
             ("TH", self.th as f64),
             ("TW", self.tw as f64),
@@ -84,18 +97,20 @@ impl WeightTiling {
         let tw = pow2_at_least(w).clamp(4, 8);
         let mut co_t = cout.div_ceil(4).min(4) * 4;
         let mut ci_t = pow2_at_least(cin).min(16);
-        let bytes = |co: usize, ci: usize, pr: usize| {
-            4 * ci * (th + 2) * (tw + 2) + 4 * th * tw * co + 16 * 10 * (co / 4) * ci * pr
-        };
-        let mut pr;
         loop {
             let threads = (co_t / 4) * ci_t;
-            pr = (target / threads).clamp(1, th);
-            if (threads * pr <= lim.invocations_per_workgroup as usize
-                && bytes(co_t, ci_t, pr) <= lim.workgroup_storage_bytes as usize)
+            let t = WeightTiling {
+                th: th as u32,
+                tw: tw as u32,
+                co_t: co_t as u32,
+                ci_t: ci_t as u32,
+                pr: (target / threads).clamp(1, th) as u32,
+            };
+            if (t.invocations() <= lim.invocations_per_workgroup as usize
+                && t.workgroup_bytes() <= lim.workgroup_storage_bytes as usize)
                 || (ci_t == 1 && co_t == 4)
             {
-                break;
+                return t;
             }
             if ci_t > 1 {
                 ci_t /= 2;
@@ -103,16 +118,23 @@ impl WeightTiling {
                 co_t -= 4;
             }
         }
-        WeightTiling {
-            th: th as u32,
-            tw: tw as u32,
-            co_t: co_t as u32,
-            ci_t: ci_t as u32,
-            pr: pr as u32,
-        }
     }
 
-    pub(crate) fn constants(&self) -> [(&'static str, f64); 5] {
+    /// Invocations per workgroup.
+    pub fn invocations(&self) -> usize {
+        (self.co_t as usize / 4) * self.ci_t as usize * self.pr as usize
+    }
+
+    /// Workgroup memory the kernel declares with this tile: the input tiles, the output-gradient
+    /// tile and the partial sums of every invocation.
+    pub fn workgroup_bytes(&self) -> usize {
+        let (th, tw) = (self.th as usize, self.tw as usize);
+        let (co, ci, pr) = (self.co_t as usize, self.ci_t as usize, self.pr as usize);
+        4 * ci * (th + 2) * (tw + 2) + 4 * th * tw * co + 16 * 10 * (co / 4) * ci * pr
+    }
+
+    /// The override constants of `conv2d_bwd_weight` for this tile.
+    pub fn constants(&self) -> [(&'static str, f64); 5] {
         [
             ("TH", self.th as f64),
             ("TW", self.tw as f64),

@@ -94,11 +94,10 @@ fn covering(mut c: Check, also: &[&'static str]) -> Check {
 /// An engine on the same accelerator whose storage bindings are capped at `bytes`, so that
 /// batches are chunked.
 fn small_binding(engine: &Engine, bytes: u64) -> Result<Engine> {
-    let accelerator = engine.accelerator();
     Ok(Engine::new(&EngineOptions {
-        accelerator,
         max_binding_bytes: Some(bytes),
         fault: None,
+        ..engine.options().clone()
     })?)
 }
 
@@ -133,7 +132,10 @@ fn linalg_checks(v: &mut Vec<Check>) {
                     op.record(engine, &mut rec, &ga, &gb, &go, frame, conj)?;
                     let id = rec.read(&go);
                     let got: Vec<Complex32> = engine.submit(rec)?.get(id);
-                    cmp.push(flat32(&got), flat32(&linalg::cpu::cmul(&a, &b, frame, conj)));
+                    cmp.push(
+                        flat32(&got),
+                        flat32(&linalg::cpu::cmul(&a, &b, frame, conj)),
+                    );
                 }
                 Ok(cmp)
             },
@@ -164,18 +166,24 @@ fn linalg_checks(v: &mut Vec<Check>) {
             },
         ));
     }
-    v.push(check("axpy", "plain", "1,001 values", Bound::ROUNDING, |e| {
-        let (x, y) = (reals(1001, 4), reals(1001, 5));
-        let (gx, gy) = (e.upload("x", &x)?, e.upload("y", &y)?);
-        let mut rec = e.recording("selftest.axpy");
-        Axpy::new(e)?.record(e, &mut rec, 0.75, &gx, -0.5, &gy)?;
-        let id = rec.read(&gy);
-        let got: Vec<f32> = e.submit(rec)?.get(id);
-        Ok(Comparison {
-            gpu: f64s(&got),
-            twin: f64s(&linalg::cpu::axpy(0.75, &x, -0.5, &y)),
-        })
-    }));
+    v.push(check(
+        "axpy",
+        "plain",
+        "1,001 values",
+        Bound::ROUNDING,
+        |e| {
+            let (x, y) = (reals(1001, 4), reals(1001, 5));
+            let (gx, gy) = (e.upload("x", &x)?, e.upload("y", &y)?);
+            let mut rec = e.recording("selftest.axpy");
+            Axpy::new(e)?.record(e, &mut rec, 0.75, &gx, -0.5, &gy)?;
+            let id = rec.read(&gy);
+            let got: Vec<f32> = e.submit(rec)?.get(id);
+            Ok(Comparison {
+                gpu: f64s(&got),
+                twin: f64s(&linalg::cpu::axpy(0.75, &x, -0.5, &y)),
+            })
+        },
+    ));
 }
 
 fn fft_checks(v: &mut Vec<Check>) {
@@ -284,33 +292,36 @@ fn physics_checks(v: &mut Vec<Check>) {
     // Gridsize 1: loss value (relative to the mean intensity, the scale of its terms), the
     // object gradient and the probe gradient.
     let (n, frames, s) = (32, 3, 988.2f32);
-    v.push(covering(check(
-        "amp_loss",
-        "gridsize 1",
-        format!("{frames} patterns of {n}², mean Poisson NLL"),
-        Bound::sums(frames * n * n),
-        move |e| {
-            let (probe, obj, x) = physics_inputs(n, frames);
-            let model = FarFieldModel::new(e, n, frames, &probe, s, 1.0, 0.0)?;
-            let (go, gx) = (e.upload("obj", &obj)?, e.upload("x", &x)?);
-            let mut rec = e.recording("selftest.loss");
-            let loss = model.record_loss(e, &mut rec, &go, &gx)?;
-            let id = rec.read_binding(loss);
-            let got = e.submit(rec)?.get::<f32>(id)[0] as f64 / model.elements() as f64;
-            let (p, o, xs) = (c64(&probe), c64(&obj), f64s(&x));
-            let want = physics::cpu::far_field_loss(&o, &p, &xs, n, s as f64, 1.0, 0.0);
-            let far = physics::cpu::far_field(&o, &p, n);
-            let lam = far
-                .iter()
-                .map(|z| (s as f64 * z.norm()).powi(2))
-                .sum::<f64>()
-                / far.len() as f64;
-            Ok(Comparison {
-                gpu: vec![got / lam],
-                twin: vec![want / lam],
-            })
-        },
-    ), &["cmul", "fft_lines", "reduce_sum"]));
+    v.push(covering(
+        check(
+            "amp_loss",
+            "gridsize 1",
+            format!("{frames} patterns of {n}², mean Poisson NLL"),
+            Bound::sums(frames * n * n),
+            move |e| {
+                let (probe, obj, x) = physics_inputs(n, frames);
+                let model = FarFieldModel::new(e, n, frames, &probe, s, 1.0, 0.0)?;
+                let (go, gx) = (e.upload("obj", &obj)?, e.upload("x", &x)?);
+                let mut rec = e.recording("selftest.loss");
+                let loss = model.record_loss(e, &mut rec, &go, &gx)?;
+                let id = rec.read_binding(loss);
+                let got = e.submit(rec)?.get::<f32>(id)[0] as f64 / model.elements() as f64;
+                let (p, o, xs) = (c64(&probe), c64(&obj), f64s(&x));
+                let want = physics::cpu::far_field_loss(&o, &p, &xs, n, s as f64, 1.0, 0.0);
+                let far = physics::cpu::far_field(&o, &p, n);
+                let lam = far
+                    .iter()
+                    .map(|z| (s as f64 * z.norm()).powi(2))
+                    .sum::<f64>()
+                    / far.len() as f64;
+                Ok(Comparison {
+                    gpu: vec![got / lam],
+                    twin: vec![want / lam],
+                })
+            },
+        ),
+        &["cmul", "fft_lines", "reduce_sum"],
+    ));
     for (kernel, members) in [("probe_grad", 1usize), ("merge_patches_adjoint", 4)] {
         let variant = if members == 1 {
             "gridsize 1"
@@ -318,63 +329,80 @@ fn physics_checks(v: &mut Vec<Check>) {
             "gridsize 2"
         };
         let chain: &'static [&'static str] = if members > 1 {
-            &["translate", "translate_adjoint", "merge_patches", "cmul", "fft_lines", "amp_loss"]
+            &[
+                "translate",
+                "translate_adjoint",
+                "merge_patches",
+                "cmul",
+                "fft_lines",
+                "amp_loss",
+            ]
         } else {
             &["cmul", "fft_lines", "amp_loss"]
         };
-        v.push(covering(check(
-            kernel,
-            variant,
-            format!("{} patterns of {n}², dL/dO and dL/dP", 2 * members),
-            Bound::sums(frames * n * n),
-            move |e| {
-                let frames = 2 * members;
-                let (probe, obj, x) = physics_inputs(n, frames);
-                let offsets: Vec<[f32; 2]> = reals(2 * frames, 11)
-                    .chunks(2)
-                    .map(|p| if members > 1 { [3.5 * p[0], 3.5 * p[1]] } else { [0.0, 0.0] })
-                    .collect();
-                let canvas = canvas_side(n, 3.5);
-                let model = FarFieldModel::new(e, n, frames, &probe, s, 1.0, 0.0)?
-                    .with_grouping(e, Grouping { members, canvas })?;
-                model.write_offsets(e, &offsets)?;
-                let (go, gx) = (e.upload("obj", &obj)?, e.upload("x", &x)?);
-                let dobj = e.upload("dobj", &vec![Complex32::new(f32::NAN, 0.0); obj.len()])?;
-                let dprobe = e.upload("dprobe", &vec![Complex32::new(f32::NAN, 0.0); n * n])?;
-                let mut rec = e.recording("selftest.physics");
-                model.record_loss(e, &mut rec, &go, &gx)?;
-                model.record_backward_with_probe(e, &mut rec, &dobj, Some((&go, &dprobe)))?;
-                let (io, ip) = (rec.read(&dobj), rec.read(&dprobe));
-                let out = e.submit(rec)?;
-                let group = (members > 1).then(|| physics::cpu::GroupGeometry {
-                    members,
-                    canvas,
-                    offsets: offsets.clone(),
-                });
-                let (want_o, want_p) = physics::cpu::model_backward(
-                    &c64(&obj),
-                    &c64(&probe),
-                    &f64s(&x),
-                    n,
-                    s as f64,
-                    1.0,
-                    0.0,
-                    group.as_ref(),
-                );
-                let mut cmp = Comparison::default();
-                cmp.push(flat32(&out.get::<Complex32>(io)), flat64(&want_o));
-                // The probe gradient sums over every pattern: its own scale.
-                let gp = flat32(&out.get::<Complex32>(ip));
-                let wp = flat64(&want_p);
-                let k = wp.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
-                let ko = cmp.twin.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
-                cmp.push(
-                    gp.iter().map(|v| v * ko / k),
-                    wp.iter().map(|v| v * ko / k),
-                );
-                Ok(cmp)
-            },
-        ), chain));
+        v.push(covering(
+            check(
+                kernel,
+                variant,
+                format!("{} patterns of {n}², dL/dO and dL/dP", 2 * members),
+                Bound::sums(frames * n * n),
+                move |e| {
+                    let frames = 2 * members;
+                    let (probe, obj, x) = physics_inputs(n, frames);
+                    let offsets: Vec<[f32; 2]> = reals(2 * frames, 11)
+                        .chunks(2)
+                        .map(|p| {
+                            if members > 1 {
+                                [3.5 * p[0], 3.5 * p[1]]
+                            } else {
+                                [0.0, 0.0]
+                            }
+                        })
+                        .collect();
+                    let canvas = canvas_side(n, 3.5);
+                    let model = FarFieldModel::new(e, n, frames, &probe, s, 1.0, 0.0)?
+                        .with_grouping(e, Grouping { members, canvas })?;
+                    model.write_offsets(e, &offsets)?;
+                    let (go, gx) = (e.upload("obj", &obj)?, e.upload("x", &x)?);
+                    let dobj = e.upload("dobj", &vec![Complex32::new(f32::NAN, 0.0); obj.len()])?;
+                    let dprobe = e.upload("dprobe", &vec![Complex32::new(f32::NAN, 0.0); n * n])?;
+                    let mut rec = e.recording("selftest.physics");
+                    model.record_loss(e, &mut rec, &go, &gx)?;
+                    model.record_backward_with_probe(e, &mut rec, &dobj, Some((&go, &dprobe)))?;
+                    let (io, ip) = (rec.read(&dobj), rec.read(&dprobe));
+                    let out = e.submit(rec)?;
+                    let group = (members > 1).then(|| physics::cpu::GroupGeometry {
+                        members,
+                        canvas,
+                        offsets: offsets.clone(),
+                    });
+                    let (want_o, want_p) = physics::cpu::model_backward(
+                        &c64(&obj),
+                        &c64(&probe),
+                        &f64s(&x),
+                        n,
+                        s as f64,
+                        1.0,
+                        0.0,
+                        group.as_ref(),
+                    );
+                    let mut cmp = Comparison::default();
+                    cmp.push(flat32(&out.get::<Complex32>(io)), flat64(&want_o));
+                    // The probe gradient sums over every pattern: its own scale.
+                    let gp = flat32(&out.get::<Complex32>(ip));
+                    let wp = flat64(&want_p);
+                    let k = wp.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
+                    let ko = cmp
+                        .twin
+                        .iter()
+                        .fold(0.0f64, |m, v| m.max(v.abs()))
+                        .max(1e-300);
+                    cmp.push(gp.iter().map(|v| v * ko / k), wp.iter().map(|v| v * ko / k));
+                    Ok(cmp)
+                },
+            ),
+            chain,
+        ));
     }
 }
 
@@ -439,7 +467,11 @@ fn conv_check(
             let (dz, p) = (reals(batch * cout * h * w, 14), params());
             let gate = reals(batch * cin * h * w, 15);
             let prior = reals(batch * cin * h * w, 16);
-            let (gdz, gp, gg) = (e.upload("dz", &dz)?, e.upload("w", &p)?, e.upload("gate", &gate)?);
+            let (gdz, gp, gg) = (
+                e.upload("dz", &dz)?,
+                e.upload("w", &p)?,
+                e.upload("gate", &gate)?,
+            );
             let dx = e.upload("dx", &prior)?;
             let mut rec = e.recording("selftest.conv.bwd_in");
             conv.backward_input(e, &mut rec, &gdz, &gp, &dx, Some(&gg), true, batch)?;
@@ -457,32 +489,38 @@ fn conv_check(
             })
         },
     );
-    let bwd_w = covering(check(
-        if layout == ConvLayout::Subgroup {
-            "conv2d_bwd_weight_subgroup"
-        } else {
-            "conv2d_bwd_weight"
-        },
-        format!("{} + grad_reduce", layout.as_str()),
-        shape,
-        Bound::sums(batch * h * w),
-        move |e| {
-            let conv = Conv2d::with_layout(e, spec, layout)?;
-            let (x, dz) = (reals(batch * cin * h * w, 17), reals(batch * cout * h * w, 18));
-            let (gx, gdz) = (e.upload("x", &x)?, e.upload("dz", &dz)?);
-            let (_, _, plen) = conv.weight_splits(batch);
-            let part = nan(e, "partials", plen)?;
-            let grads = nan(e, "grads", spec.w_off + spec.param_count())?;
-            let mut rec = e.recording("selftest.conv.bwd_w");
-            conv.backward_weight(e, &mut rec, &gx, &gdz, &part, &grads, false, batch)?;
-            let id = rec.read(&grads);
-            let got: Vec<f32> = e.submit(rec)?.get(id);
-            Ok(Comparison {
-                gpu: f64s(&got[spec.w_off..]),
-                twin: nn::cpu::conv2d_bwd_weight(&spec, &f64s(&x), &f64s(&dz), batch),
-            })
-        },
-    ), &["grad_reduce"]);
+    let bwd_w = covering(
+        check(
+            if layout == ConvLayout::Subgroup {
+                "conv2d_bwd_weight_subgroup"
+            } else {
+                "conv2d_bwd_weight"
+            },
+            format!("{} + grad_reduce", layout.as_str()),
+            shape,
+            Bound::sums(batch * h * w),
+            move |e| {
+                let conv = Conv2d::with_layout(e, spec, layout)?;
+                let (x, dz) = (
+                    reals(batch * cin * h * w, 17),
+                    reals(batch * cout * h * w, 18),
+                );
+                let (gx, gdz) = (e.upload("x", &x)?, e.upload("dz", &dz)?);
+                let (_, _, plen) = conv.weight_splits(batch);
+                let part = nan(e, "partials", plen)?;
+                let grads = nan(e, "grads", spec.w_off + spec.param_count())?;
+                let mut rec = e.recording("selftest.conv.bwd_w");
+                conv.backward_weight(e, &mut rec, &gx, &gdz, &part, &grads, false, batch)?;
+                let id = rec.read(&grads);
+                let got: Vec<f32> = e.submit(rec)?.get(id);
+                Ok(Comparison {
+                    gpu: f64s(&got[spec.w_off..]),
+                    twin: nn::cpu::conv2d_bwd_weight(&spec, &f64s(&x), &f64s(&dz), batch),
+                })
+            },
+        ),
+        &["grad_reduce"],
+    );
     [fwd, bwd_in, bwd_w]
 }
 
@@ -575,19 +613,25 @@ fn nn_checks(v: &mut Vec<Check>) {
             })
         },
     ));
-    v.push(check("pad_crop", "pad and crop", "3 planes 6² ↔ 12²", Bound::EXACT, |e| {
-        let mut cmp = Comparison::default();
-        for (from, to) in [(6, 12), (12, 6)] {
-            let x = reals(3 * from * from, 25);
-            let out = nan(e, "out", 3 * to * to)?;
-            let mut rec = e.recording("selftest.pad");
-            PadCrop::new(e)?.record(e, &mut rec, &e.upload("x", &x)?, &out, 3, from, to)?;
-            let id = rec.read(&out);
-            let got: Vec<f32> = e.submit(rec)?.get(id);
-            cmp.push(f64s(&got), nn::cpu::pad_crop(&f64s(&x), 3, from, to));
-        }
-        Ok(cmp)
-    }));
+    v.push(check(
+        "pad_crop",
+        "pad and crop",
+        "3 planes 6² ↔ 12²",
+        Bound::EXACT,
+        |e| {
+            let mut cmp = Comparison::default();
+            for (from, to) in [(6, 12), (12, 6)] {
+                let x = reals(3 * from * from, 25);
+                let out = nan(e, "out", 3 * to * to)?;
+                let mut rec = e.recording("selftest.pad");
+                PadCrop::new(e)?.record(e, &mut rec, &e.upload("x", &x)?, &out, 3, from, to)?;
+                let id = rec.read(&out);
+                let got: Vec<f32> = e.submit(rec)?.get(id);
+                cmp.push(f64s(&got), nn::cpu::pad_crop(&f64s(&x), 3, from, to));
+            }
+            Ok(cmp)
+        },
+    ));
     for (kernel, backward) in [("activation_fwd", false), ("activation_bwd", true)] {
         v.push(check(
             kernel,
@@ -634,7 +678,10 @@ fn nn_checks(v: &mut Vec<Check>) {
         format!("{planes} heads of {hh}² → {n}²"),
         Bound::ROUNDING,
         move |e| {
-            let amp: Vec<f32> = reals(planes * hh * hh, 28).iter().map(|v| v.abs()).collect();
+            let amp: Vec<f32> = reals(planes * hh * hh, 28)
+                .iter()
+                .map(|v| v.abs())
+                .collect();
             let phase = reals(planes * hh * hh, 29);
             let obj = e.upload("obj", &vec![Complex32::new(f32::NAN, 0.0); planes * n * n])?;
             let (ga, gp) = (e.upload("amp", &amp)?, e.upload("phase", &phase)?);
@@ -655,7 +702,10 @@ fn nn_checks(v: &mut Vec<Check>) {
         format!("{planes} patches of {n}² → heads of {hh}²"),
         Bound::ROUNDING,
         move |e| {
-            let amp: Vec<f32> = reals(planes * hh * hh, 30).iter().map(|v| v.abs()).collect();
+            let amp: Vec<f32> = reals(planes * hh * hh, 30)
+                .iter()
+                .map(|v| v.abs())
+                .collect();
             let phase = reals(planes * hh * hh, 31);
             let dobj = complexes(planes * n * n, 32);
             let (da, dp) = (nan(e, "da", amp.len())?, nan(e, "dp", amp.len())?);
@@ -684,43 +734,55 @@ fn nn_checks(v: &mut Vec<Check>) {
             Ok(cmp)
         },
     ));
-    v.push(check("adam", "plain", "3 steps of 1,003 parameters", Bound::sums(30), |e| {
-        let len = 1003;
-        let cfg = AdamConfig::default();
-        let theta0 = reals(len, 33);
-        let (gt, gm, gv) = (
-            e.upload("theta", &theta0)?,
-            e.upload("m", &vec![0f32; len])?,
-            e.upload("v", &vec![0f32; len])?,
-        );
-        let (mut t, mut m, mut v2) = (f64s(&theta0), vec![0.0; len], vec![0.0; len]);
-        let op = Adam::new(e)?;
-        for step in 1..=3u64 {
-            let g = reals(len, 40 + step);
-            let mut rec = e.recording("selftest.adam");
-            op.record(e, &mut rec, &cfg, step, &e.upload("g", &g)?, &gt, &gm, &gv)?;
-            e.submit(rec)?;
-            nn::cpu::adam(&cfg, step, &f64s(&g), &mut t, &mut m, &mut v2);
-        }
-        Ok(Comparison {
-            gpu: f64s(&e.read(&gt)?),
-            twin: t,
-        })
-    }));
-    v.push(check("mse_grad", "plain", "1,001 values", Bound::ROUNDING, |e| {
-        let (a, t) = (reals(1001, 50), reals(1001, 51));
-        let (sq, grad) = (nan(e, "sq", 1001)?, nan(e, "grad", 1001)?);
-        let mut rec = e.recording("selftest.mse");
-        let (ga, gt) = (e.upload("a", &a)?, e.upload("t", &t)?);
-        MseGrad::new(e)?.record(e, &mut rec, &ga, &gt, &sq, &grad, 0.25)?;
-        let (is, ig) = (rec.read(&sq), rec.read(&grad));
-        let out = e.submit(rec)?;
-        let (ws, wg) = nn::cpu::mse_grad(&f64s(&a), &f64s(&t), 0.25);
-        let mut cmp = Comparison::default();
-        cmp.push(f64s(&out.get::<f32>(is)), ws);
-        cmp.push(f64s(&out.get::<f32>(ig)), wg);
-        Ok(cmp)
-    }));
+    v.push(check(
+        "adam",
+        "plain",
+        "3 steps of 1,003 parameters",
+        Bound::sums(30),
+        |e| {
+            let len = 1003;
+            let cfg = AdamConfig::default();
+            let theta0 = reals(len, 33);
+            let (gt, gm, gv) = (
+                e.upload("theta", &theta0)?,
+                e.upload("m", &vec![0f32; len])?,
+                e.upload("v", &vec![0f32; len])?,
+            );
+            let (mut t, mut m, mut v2) = (f64s(&theta0), vec![0.0; len], vec![0.0; len]);
+            let op = Adam::new(e)?;
+            for step in 1..=3u64 {
+                let g = reals(len, 40 + step);
+                let mut rec = e.recording("selftest.adam");
+                op.record(e, &mut rec, &cfg, step, &e.upload("g", &g)?, &gt, &gm, &gv)?;
+                e.submit(rec)?;
+                nn::cpu::adam(&cfg, step, &f64s(&g), &mut t, &mut m, &mut v2);
+            }
+            Ok(Comparison {
+                gpu: f64s(&e.read(&gt)?),
+                twin: t,
+            })
+        },
+    ));
+    v.push(check(
+        "mse_grad",
+        "plain",
+        "1,001 values",
+        Bound::ROUNDING,
+        |e| {
+            let (a, t) = (reals(1001, 50), reals(1001, 51));
+            let (sq, grad) = (nan(e, "sq", 1001)?, nan(e, "grad", 1001)?);
+            let mut rec = e.recording("selftest.mse");
+            let (ga, gt) = (e.upload("a", &a)?, e.upload("t", &t)?);
+            MseGrad::new(e)?.record(e, &mut rec, &ga, &gt, &sq, &grad, 0.25)?;
+            let (is, ig) = (rec.read(&sq), rec.read(&grad));
+            let out = e.submit(rec)?;
+            let (ws, wg) = nn::cpu::mse_grad(&f64s(&a), &f64s(&t), 0.25);
+            let mut cmp = Comparison::default();
+            cmp.push(f64s(&out.get::<f32>(is)), ws);
+            cmp.push(f64s(&out.get::<f32>(ig)), wg);
+            Ok(cmp)
+        },
+    ));
 }
 
 /// Two training steps of a small PtychoPINN generator (N = 16, C = 1) with the gridsize-1
@@ -771,7 +833,10 @@ fn training_step(layout: ConvLayout) -> Check {
                     0.0,
                     None,
                 );
-                cmp.push_scaled(&grad, &net_cpu::backward_object(&layout_p, &before, &a, &dobj_w));
+                cmp.push_scaled(
+                    &grad,
+                    &net_cpu::backward_object(&layout_p, &before, &a, &dobj_w),
+                );
                 let mut p = before.clone();
                 nn::cpu::adam(&adam, step, &grad, &mut p, &mut m, &mut v);
                 // The update itself (the parameters before it cancel out).

@@ -33,7 +33,10 @@ impl Bound {
     pub const EXACT: Bound = Bound { l2: 0.0, max: 0.0 };
 
     /// A few f32 roundings per value.
-    pub const ROUNDING: Bound = Bound { l2: 1e-6, max: 1e-5 };
+    pub const ROUNDING: Bound = Bound {
+        l2: 1e-6,
+        max: 1e-5,
+    };
 
     /// Sums of up to about `terms` f32 products: f32 rounding grows like √terms on average and
     /// like terms at worst.
@@ -66,7 +69,11 @@ pub struct Comparison {
 
 impl Comparison {
     /// Appends another output of the same check.
-    pub fn push(&mut self, gpu: impl IntoIterator<Item = f64>, twin: impl IntoIterator<Item = f64>) {
+    pub fn push(
+        &mut self,
+        gpu: impl IntoIterator<Item = f64>,
+        twin: impl IntoIterator<Item = f64>,
+    ) {
         self.gpu.extend(gpu);
         self.twin.extend(twin);
     }
