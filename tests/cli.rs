@@ -43,6 +43,75 @@ fn devices_json_lists_adapters_and_marks_auto() {
 }
 
 #[test]
+fn devices_shows_the_conv_layout_its_reason_and_tiles_that_fit() {
+    let Some(engine) = common::gpu_or_skip() else {
+        return;
+    };
+    let v = ptycho_json(&["devices", "--json"]);
+    let picked = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["auto_pick"] == true)
+        .unwrap()
+        .clone();
+    // The layout shown is the one the engine builds.
+    let want = ptycho::nn::ConvLayout::auto(&engine);
+    assert_eq!(picked["conv_layout"], want.as_str(), "{picked}");
+    assert!(!picked["conv_reason"].as_str().unwrap().is_empty());
+    // PtychoPINN's network at N = 64, scale 2: 11 distinct conv shapes, the first 1→64.
+    let convs = picked["convs"].as_array().unwrap();
+    assert_eq!(convs[0]["cin"], 1);
+    assert_eq!(convs[0]["cout"], 64);
+    assert!(convs.iter().any(|c| c["cin"] == 256 && c["cout"] == 256));
+    assert_eq!(picked["fft"][0]["len"], 64);
+
+    // Under WebGPU's limits with the tiled layout forced, every tile fits 16 KiB.
+    let out = common::ptycho_env(
+        ["devices", "--json"],
+        &[("PTYCHO_LIMITS", "webgpu"), ("PTYCHO_CONV_LAYOUT", "tiled")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for a in v.as_array().unwrap() {
+        assert_eq!(a["conv_layout"], "tiled");
+        assert!(a["conv_reason"].as_str().unwrap().contains("forced"));
+        assert!(
+            a["profile"]["limits"]["workgroup_storage_bytes"]
+                .as_u64()
+                .unwrap()
+                <= 16384
+        );
+        for c in a["convs"].as_array().unwrap() {
+            let bytes = c["workgroup_bytes"].as_u64().unwrap();
+            assert!(bytes > 0 && bytes <= 16384, "{c}");
+        }
+    }
+    // Forcing the subgroup layout where an adapter cannot run it says why there.
+    let out = common::ptycho_env(["devices", "--json"], &[("PTYCHO_CONV_LAYOUT", "subgroup")]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for a in v.as_array().unwrap() {
+        let valid = a["profile"]["subgroups"] == true
+            && a["profile"]["limits"]["subgroup_min_size"] == 8
+            && a["profile"]["limits"]["subgroup_max_size"] == 8;
+        if valid {
+            assert_eq!(a["conv_layout"], "subgroup");
+        } else {
+            assert!(a["conv_layout"].is_null());
+            assert!(
+                a["conv_reason"].as_str().unwrap().contains("exactly 8"),
+                "{a}"
+            );
+            assert!(a["convs"].as_array().unwrap().is_empty());
+        }
+    }
+}
+
+#[test]
 fn unavailable_accelerator_fails_with_one_line() {
     let missing = if cfg!(target_os = "windows") {
         "metal"

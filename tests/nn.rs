@@ -6,12 +6,15 @@ mod common;
 
 use common::{Rng, Tolerance, gpu_or_skip};
 use num_complex::{Complex32, Complex64};
-use ptycho::gpu::{Engine, EngineOptions, GpuBuffer, LimitsProfile, shaders};
+use ptycho::fft;
+use ptycho::gpu::{
+    DeviceProfile, Engine, EngineLimits, EngineOptions, GpuBuffer, LimitsProfile, shaders,
+};
 use ptycho::nn::{
     Activation, ActivationOp, Adam, AdamConfig, Conv2d, ConvLayout, ConvSpec, MaxPool2x2, MseGrad,
     ObjectPatch, PadCrop, SubgroupTiling, Upsample2x, cpu,
 };
-use ptycho::nn::{ConvTiling, WeightTiling, kernels};
+use ptycho::nn::{ConvTiling, PassTiling, WeightTiling, kernels};
 
 fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
@@ -1116,4 +1119,148 @@ fn webgpu_limits_shrink_conv_tiles_and_are_enforced() {
         Activation::None,
         1,
     );
+}
+
+/// A device profile as an adapter of that kind reports it.
+fn profile(is_cpu: bool, subgroups: Option<(u32, u32)>, wg_bytes: u32, inv: u32) -> DeviceProfile {
+    let (lo, hi) = subgroups.unwrap_or((0, 0));
+    DeviceProfile {
+        is_cpu,
+        subgroups: subgroups.is_some(),
+        limits: EngineLimits {
+            workgroup_storage_bytes: wg_bytes,
+            invocations_per_workgroup: inv,
+            workgroup_size_x: inv,
+            workgroups_per_dimension: 65535,
+            storage_binding_bytes: 128 << 20,
+            buffer_bytes: 1 << 31,
+            storage_offset_alignment: 256,
+            subgroup_min_size: lo,
+            subgroup_max_size: hi,
+        },
+    }
+}
+
+#[test]
+fn auto_layout_and_tiles_for_every_kind_of_adapter() {
+    // What `auto` picks, and why, on adapters this machine does not have (their profiles as
+    // their drivers report them), and that every conv of PtychoPINN's network gets tiles within
+    // each adapter's limits.
+    let cases = [
+        (
+            "NVIDIA",
+            profile(false, Some((32, 32)), 49152, 1024),
+            ConvLayout::Tiled,
+            "32 lanes",
+        ),
+        (
+            "AMD wave64",
+            profile(false, Some((64, 64)), 65536, 1024),
+            ConvLayout::Tiled,
+            "64 lanes",
+        ),
+        (
+            "AMD RDNA",
+            profile(false, Some((32, 64)), 65536, 1024),
+            ConvLayout::Tiled,
+            "32–64",
+        ),
+        (
+            "Apple",
+            profile(false, Some((32, 32)), 32768, 1024),
+            ConvLayout::Tiled,
+            "32 lanes",
+        ),
+        (
+            "Intel",
+            profile(false, Some((8, 32)), 65536, 1024),
+            ConvLayout::Tiled,
+            "8–32",
+        ),
+        (
+            "8-lane GPU",
+            profile(false, Some((8, 8)), 32768, 1024),
+            ConvLayout::Tiled,
+            "only on CPU",
+        ),
+        (
+            "WebGPU",
+            profile(false, None, 16384, 256),
+            ConvLayout::Tiled,
+            "no subgroup",
+        ),
+        (
+            "lavapipe",
+            profile(true, Some((8, 8)), 32768, 1024),
+            ConvLayout::Subgroup,
+            "CPU adapter",
+        ),
+        (
+            "WARP",
+            profile(true, None, 32768, 1024),
+            ConvLayout::Tiled,
+            "no subgroup",
+        ),
+        (
+            "lavapipe 16",
+            profile(true, Some((16, 16)), 32768, 1024),
+            ConvLayout::Tiled,
+            "16 lanes",
+        ),
+    ];
+    let nets: Vec<NetConfig> = [(64, 1, 1), (64, 1, 2), (64, 4, 2), (128, 1, 2), (32, 4, 1)]
+        .iter()
+        .map(|&(n, c, s)| NetConfig::with_filter_scale(n, c, s))
+        .collect();
+    for (name, p, want, why) in cases {
+        let (got, reason) = ConvLayout::auto_on(&p);
+        assert_eq!(got, want, "{name}: {reason}");
+        assert!(reason.contains(why), "{name}: {reason}");
+        assert_eq!(
+            ConvLayout::subgroup_valid_on(&p),
+            p.subgroups && p.limits.subgroup_min_size == 8 && p.limits.subgroup_max_size == 8
+        );
+        let lim = &p.limits;
+        for cfg in &nets {
+            for l in &Layout::new(cfg).unwrap().layers {
+                let s = &l.spec;
+                let ft = ConvTiling::choose_on(&p, s.cin, s.cout, s.height, s.width);
+                let bt = ConvTiling::choose_on(&p, s.cout, s.in_cstride, s.height, s.width);
+                let wt = WeightTiling::choose_on(&p, s.cin, s.cout, s.height, s.width);
+                for t in [ft, bt] {
+                    assert!(t.workgroup_bytes() <= lim.workgroup_storage_bytes as usize);
+                    assert!(t.invocations() <= lim.invocations_per_workgroup as usize);
+                    assert!(t.th % 4 == 0 && t.tw % 4 == 0 && t.co_t % 4 == 0 && t.ci_t >= 1);
+                }
+                assert!(
+                    wt.workgroup_bytes() <= lim.workgroup_storage_bytes as usize,
+                    "{name}"
+                );
+                assert!(
+                    wt.invocations() <= lim.invocations_per_workgroup as usize,
+                    "{name}"
+                );
+                // Conv2d builds exactly these (the subgroup layout has its own tiles).
+                let (f, b, w) = Conv2d::tilings_on(&p, s, ConvLayout::Tiled);
+                assert_eq!(
+                    (f, b, w),
+                    (
+                        PassTiling::Tiled(ft),
+                        PassTiling::Tiled(bt),
+                        PassTiling::TiledWeight(wt)
+                    )
+                );
+            }
+        }
+        // The FFT's workgroup-memory lines fit too; 64- and 128-point lines fit every adapter.
+        for len in [64usize, 128, 256, 512] {
+            match fft::lines_per_workgroup(lim, len, &fft::FftOptions::default()) {
+                Some(lines) => {
+                    assert!(lines as usize * len * 8 <= lim.workgroup_storage_bytes as usize);
+                    assert!(lines * (len as u32 / 8) <= lim.invocations_per_workgroup);
+                }
+                None => assert!(len > 128, "{name}: {len}-point lines should fit"),
+            }
+        }
+    }
 }

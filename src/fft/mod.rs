@@ -26,7 +26,7 @@ use num_complex::Complex32;
 
 use thiserror::Error;
 
-use crate::gpu::{Binding, Engine, GpuBuffer, GpuError, Kernel, Recording};
+use crate::gpu::{Binding, Engine, EngineLimits, GpuBuffer, GpuError, Kernel, Recording};
 
 /// Errors of the FFT: an unsupported size or option (named with its value), or a GPU failure
 /// (kept as the cause).
@@ -129,6 +129,23 @@ impl Default for FftOptions {
             target_threads: 64,
         }
     }
+}
+
+/// Lines of length `len` one workgroup of the workgroup-memory kernel (`fft_lines`) transforms
+/// on a device with `limits`: as many as make about `options.target_threads` invocations, within
+/// its workgroup memory (8 bytes per value) and invocation limits. `None`: the line does not fit
+/// (or `options` asks for the global-memory stages), so the plan runs `fft_stage` passes.
+pub fn lines_per_workgroup(limits: &EngineLimits, len: usize, options: &FftOptions) -> Option<u32> {
+    let rmax = options.max_radix.min(len as u32);
+    let tpl = len as u32 / rmax;
+    let by_mem = limits.workgroup_storage_bytes / (len as u32 * 8);
+    let by_threads = limits
+        .invocations_per_workgroup
+        .min(limits.workgroup_size_x)
+        / tpl;
+    let want = (options.target_threads / tpl).max(1);
+    let lines = want.min(by_mem).min(by_threads);
+    (lines > 0 && options.strategy != Strategy::Global).then_some(lines)
 }
 
 /// Params of `shaders/fft/fft_lines.wgsl`.
@@ -284,15 +301,10 @@ impl FftPlan {
         let frames_per_chunk = engine.frames_per_binding(frame_bytes, batch)?;
         let lim = engine.limits();
         let lines_kernel = |len: usize| -> Result<Option<(Kernel, u32)>> {
-            let rmax = options.max_radix.min(len as u32);
-            let tpl = len as u32 / rmax;
-            let by_mem = lim.workgroup_storage_bytes / (len as u32 * 8);
-            let by_threads = lim.invocations_per_workgroup.min(lim.workgroup_size_x) / tpl;
-            let want = (options.target_threads / tpl).max(1);
-            let lines = want.min(by_mem).min(by_threads);
-            if lines == 0 || options.strategy == Strategy::Global {
+            let Some(lines) = lines_per_workgroup(lim, len, &options) else {
                 return Ok(None);
-            }
+            };
+            let rmax = options.max_radix.min(len as u32);
             let k = engine.kernel(
                 &kernels::FFT_LINES,
                 &[

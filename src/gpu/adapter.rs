@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::LimitsProfile;
 use super::error::GpuError;
 
 /// The `--accelerator` choice.
@@ -175,13 +176,20 @@ pub struct AdapterSummary {
     pub subgroups: bool,
     /// Whether `--accelerator auto` would pick this adapter.
     pub auto_pick: bool,
+    /// What kernels would be shaped by on this adapter, under the limits profile asked for.
+    pub profile: super::DeviceProfile,
 }
 
 impl AdapterSummary {
-    pub(crate) fn new(adapter: &wgpu::Adapter, auto_pick: bool) -> Self {
+    pub(crate) fn new(adapter: &wgpu::Adapter, auto_pick: bool, limits: LimitsProfile) -> Self {
         let info = adapter.get_info();
         let l = adapter.limits();
         let f = adapter.features();
+        let profile = super::DeviceProfile {
+            is_cpu: info.device_type == wgpu::DeviceType::Cpu,
+            subgroups: f.contains(wgpu::Features::SUBGROUP),
+            limits: super::EngineLimits::new(&limits.apply(l.clone()), &info, None),
+        };
         let driver = [info.driver.as_str(), info.driver_info.as_str()]
             .iter()
             .filter(|s| !s.is_empty())
@@ -201,6 +209,7 @@ impl AdapterSummary {
             timestamp_query: f.contains(wgpu::Features::TIMESTAMP_QUERY),
             subgroups: f.contains(wgpu::Features::SUBGROUP),
             auto_pick,
+            profile,
         }
     }
 }
@@ -244,15 +253,15 @@ pub(crate) fn enumerate_for(choice: Accelerator) -> (Vec<wgpu::Adapter>, Option<
     (adapters, None)
 }
 
-/// Lists all adapters for `ptycho devices`.
-pub fn list_adapters() -> Vec<AdapterSummary> {
+/// Lists all adapters for `ptycho devices`, each with its profile under `limits`.
+pub fn list_adapters(limits: LimitsProfile) -> Vec<AdapterSummary> {
     let (_inst, adapters) = enumerate(wgpu::Backends::all());
     let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
     let auto = pick(Accelerator::Auto, &infos);
     adapters
         .iter()
         .enumerate()
-        .map(|(k, a)| AdapterSummary::new(a, Some(k) == auto))
+        .map(|(k, a)| AdapterSummary::new(a, Some(k) == auto, limits))
         .collect()
 }
 

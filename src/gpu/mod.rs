@@ -57,6 +57,24 @@ pub enum LimitsProfile {
     /// the lowered limits, so a kernel that would not fit such an adapter fails here too.
     Webgpu,
 }
+
+impl LimitsProfile {
+    /// Name as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitsProfile::Adapter => "adapter",
+            LimitsProfile::Webgpu => "webgpu",
+        }
+    }
+
+    /// The limits a device is requested with under this profile, from the adapter's.
+    pub(crate) fn apply(self, adapter: wgpu::Limits) -> wgpu::Limits {
+        match self {
+            LimitsProfile::Adapter => adapter,
+            LimitsProfile::Webgpu => adapter.or_worse_values_from(&wgpu::Limits::defaults()),
+        }
+    }
+}
 /// A simulated GPU fault (`oom:N` or `lost:N`, the configuration's `execution.fault`): submit
 /// number N (1-based) fails as if the device had run out of memory or been lost; after a loss
 /// every later call fails too.
@@ -117,6 +135,43 @@ pub struct EngineLimits {
     pub subgroup_min_size: u32,
     /// Largest subgroup size the adapter reports.
     pub subgroup_max_size: u32,
+}
+
+impl EngineLimits {
+    /// The limits of a device created with `limits`, its storage bindings capped at
+    /// `max_binding_bytes`.
+    pub(crate) fn new(
+        limits: &wgpu::Limits,
+        info: &wgpu::AdapterInfo,
+        max_binding_bytes: Option<u64>,
+    ) -> EngineLimits {
+        EngineLimits {
+            workgroup_storage_bytes: limits.max_compute_workgroup_storage_size,
+            invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+            workgroup_size_x: limits.max_compute_workgroup_size_x,
+            workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+            storage_binding_bytes: limits
+                .max_storage_buffer_binding_size
+                .min(max_binding_bytes.unwrap_or(u64::MAX)),
+            buffer_bytes: limits.max_buffer_size,
+            storage_offset_alignment: limits.min_storage_buffer_offset_alignment,
+            subgroup_min_size: info.subgroup_min_size,
+            subgroup_max_size: info.subgroup_max_size,
+        }
+    }
+}
+
+/// What kernels are shaped by, known before a device is opened ([`AdapterSummary::profile`])
+/// or from an open one ([`Engine::profile`]): the domains choose layouts and tiles from it, so
+/// the choice for any adapter can be shown (`ptycho devices`) and tested without that adapter.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct DeviceProfile {
+    /// A CPU adapter (lavapipe, WARP, …).
+    pub is_cpu: bool,
+    /// Subgroup operations available (`Features::SUBGROUP`).
+    pub subgroups: bool,
+    /// The limits the device has (or would have, under the chosen [`LimitsProfile`]).
+    pub limits: EngineLimits,
 }
 
 /// A compiled compute pipeline for one (kernel, override constants) pair.
@@ -219,12 +274,7 @@ impl Engine {
 
     fn from_adapter(adapter: wgpu::Adapter, options: &EngineOptions) -> Result<Engine> {
         let info = adapter.get_info();
-        let alimits = match options.limits {
-            LimitsProfile::Adapter => adapter.limits(),
-            LimitsProfile::Webgpu => adapter
-                .limits()
-                .or_worse_values_from(&wgpu::Limits::defaults()),
-        };
+        let alimits = options.limits.apply(adapter.limits());
         let wanted = wgpu::Features::TIMESTAMP_QUERY
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
             | wgpu::Features::SUBGROUP;
@@ -257,20 +307,7 @@ impl Engine {
                 }
             }));
         }
-        let binding = alimits
-            .max_storage_buffer_binding_size
-            .min(options.max_binding_bytes.unwrap_or(u64::MAX));
-        let limits = EngineLimits {
-            workgroup_storage_bytes: alimits.max_compute_workgroup_storage_size,
-            invocations_per_workgroup: alimits.max_compute_invocations_per_workgroup,
-            workgroup_size_x: alimits.max_compute_workgroup_size_x,
-            workgroups_per_dimension: alimits.max_compute_workgroups_per_dimension,
-            storage_binding_bytes: binding,
-            buffer_bytes: alimits.max_buffer_size,
-            storage_offset_alignment: alimits.min_storage_buffer_offset_alignment,
-            subgroup_min_size: info.subgroup_min_size,
-            subgroup_max_size: info.subgroup_max_size,
-        };
+        let limits = EngineLimits::new(&alimits, &info, options.max_binding_bytes);
         Ok(Engine {
             options: options.clone(),
             adapter_info: info,
@@ -311,6 +348,15 @@ impl Engine {
     /// The limits work must be sized by.
     pub fn limits(&self) -> &EngineLimits {
         &self.limits
+    }
+
+    /// The profile kernels are shaped by.
+    pub fn profile(&self) -> DeviceProfile {
+        DeviceProfile {
+            is_cpu: self.is_cpu(),
+            subgroups: self.has_subgroups(),
+            limits: self.limits,
+        }
     }
 
     /// Whether per-dispatch GPU timestamps are available.

@@ -4,6 +4,7 @@
 //! engine and configuration from the CLI and return a [`WorkflowError`] on failure.
 
 pub mod bench;
+pub mod devices;
 pub mod error;
 pub mod infer;
 pub mod pipeline;

@@ -1,7 +1,7 @@
 //! Which conv kernel family a layer runs ([`ConvLayout`]) and the tiling of each pass
 //! ([`PassTiling`]).
 
-use crate::gpu::Engine;
+use crate::gpu::{DeviceProfile, Engine};
 
 use super::{ConvTiling, SubgroupTiling, WeightTiling};
 use crate::nn::{NnError, Result};
@@ -58,10 +58,14 @@ impl ConvLayout {
     /// Whether `engine` can run [`ConvLayout::Subgroup`]: subgroup operations enabled and every
     /// subgroup exactly [`Self::SUBGROUP_LANES`] wide.
     pub fn subgroup_valid(engine: &Engine) -> bool {
-        let l = engine.limits();
-        engine.has_subgroups()
-            && l.subgroup_min_size == Self::SUBGROUP_LANES
-            && l.subgroup_max_size == Self::SUBGROUP_LANES
+        Self::subgroup_valid_on(&engine.profile())
+    }
+
+    /// [`Self::subgroup_valid`] for a device profile.
+    pub fn subgroup_valid_on(p: &DeviceProfile) -> bool {
+        p.subgroups
+            && p.limits.subgroup_min_size == Self::SUBGROUP_LANES
+            && p.limits.subgroup_max_size == Self::SUBGROUP_LANES
     }
 
     /// The layouts `engine` can run (tests and benches run each).
@@ -76,10 +80,45 @@ impl ConvLayout {
     /// The automatic choice: [`ConvLayout::Subgroup`] where valid on a CPU adapter (where it was
     /// measured fastest), [`ConvLayout::Tiled`] otherwise.
     pub fn auto(engine: &Engine) -> ConvLayout {
-        if engine.is_cpu() && Self::subgroup_valid(engine) {
-            ConvLayout::Subgroup
+        Self::auto_on(&engine.profile()).0
+    }
+
+    /// The automatic choice on a device profile, and why (what `ptycho devices` prints): the
+    /// layout, and the feature or measurement that decided it.
+    pub fn auto_on(p: &DeviceProfile) -> (ConvLayout, String) {
+        let (lo, hi) = (p.limits.subgroup_min_size, p.limits.subgroup_max_size);
+        let lanes = if lo == hi {
+            format!("{lo} lanes")
         } else {
-            ConvLayout::Tiled
+            format!("{lo}–{hi} lanes")
+        };
+        let n = Self::SUBGROUP_LANES;
+        if !p.subgroups {
+            return (
+                ConvLayout::Tiled,
+                "no subgroup operations: the portable workgroup-memory tiles".into(),
+            );
+        }
+        if !Self::subgroup_valid_on(p) {
+            return (
+                ConvLayout::Tiled,
+                format!(
+                    "subgroups of {lanes}; the subgroup kernels need exactly {n}: the portable                      workgroup-memory tiles"
+                ),
+            );
+        }
+        if p.is_cpu {
+            (
+                ConvLayout::Subgroup,
+                format!("CPU adapter with {n}-lane subgroups: the fastest layout measured there"),
+            )
+        } else {
+            (
+                ConvLayout::Tiled,
+                format!(
+                    "GPU with {n}-lane subgroups: the subgroup kernels are measured only on CPU                      adapters (conv_layout = subgroup forces them)"
+                ),
+            )
         }
     }
 
@@ -147,6 +186,15 @@ pub enum PassTiling {
 }
 
 impl PassTiling {
+    /// Workgroup memory the pass's kernel declares, bytes (the subgroup kernels declare none).
+    pub fn workgroup_bytes(&self) -> usize {
+        match self {
+            PassTiling::Tiled(t) => t.workgroup_bytes(),
+            PassTiling::TiledWeight(t) => t.workgroup_bytes(),
+            PassTiling::Subgroup(_) => 0,
+        }
+    }
+
     /// `(tile height, tile width, output channels, input channels)` per workgroup.
     pub fn shape(&self) -> (u32, u32, u32, u32) {
         match *self {

@@ -10,7 +10,7 @@ pub use layout::{ConvLayout, ConvLayoutChoice, PassTiling};
 pub use subgroup::SubgroupTiling;
 pub use tiled::{ConvTiling, WeightTiling};
 
-use crate::gpu::{Engine, GpuBuffer, Kernel, Recording, to_u32};
+use crate::gpu::{DeviceProfile, Engine, GpuBuffer, Kernel, Recording, to_u32};
 
 use super::{Activation, ELEM_WG, GATE, NnError, Result, kernels};
 
@@ -182,24 +182,52 @@ impl Conv2d {
         }
         layout.check(engine)?;
         let reduce = engine.kernel(&kernels::GRAD_REDUCE, &[("WG", ELEM_WG as f64)])?;
-        match layout {
-            ConvLayout::Tiled => {
-                let (h, w) = (spec.height, spec.width);
-                let ft = ConvTiling::choose(engine, spec.cin, spec.cout, h, w);
-                let bt = ConvTiling::choose(engine, spec.cout, spec.in_cstride, h, w);
-                let wt = WeightTiling::choose(engine, spec.cin, spec.cout, h, w);
-                Ok(Conv2d {
-                    spec,
-                    layout,
-                    fwd: engine.kernel(&kernels::CONV2D_FWD, &ft.constants())?,
-                    fwd_tiling: PassTiling::Tiled(ft),
-                    bwd_in: engine.kernel(&kernels::CONV2D_FWD, &bt.constants())?,
-                    bwd_in_tiling: PassTiling::Tiled(bt),
-                    bwd_w: engine.kernel(&kernels::CONV2D_BWD_WEIGHT, &wt.constants())?,
-                    bwd_w_tiling: PassTiling::TiledWeight(wt),
-                    reduce,
-                })
+        let (fwd_tiling, bwd_in_tiling, bwd_w_tiling) =
+            Self::tilings_on(&engine.profile(), &spec, layout);
+        let (fwd, bwd_in, bwd_w) = match (fwd_tiling, bwd_in_tiling, bwd_w_tiling) {
+            (PassTiling::Tiled(ft), PassTiling::Tiled(bt), PassTiling::TiledWeight(wt)) => (
+                engine.kernel(&kernels::CONV2D_FWD, &ft.constants())?,
+                engine.kernel(&kernels::CONV2D_FWD, &bt.constants())?,
+                engine.kernel(&kernels::CONV2D_BWD_WEIGHT, &wt.constants())?,
+            ),
+            (PassTiling::Subgroup(ft), PassTiling::Subgroup(_), PassTiling::Subgroup(wt)) => {
+                // The input gradient runs the forward kernel (its channel count is a
+                // parameter, not a constant).
+                let fwd = engine.kernel(&kernels::CONV2D_FWD_SUBGROUP, &ft.fwd_constants())?;
+                let bwd_w =
+                    engine.kernel(&kernels::CONV2D_BWD_WEIGHT_SUBGROUP, &wt.weight_constants())?;
+                (fwd.clone(), fwd, bwd_w)
             }
+            other => unreachable!("tilings_on gave mixed layouts {other:?}"),
+        };
+        Ok(Conv2d {
+            spec,
+            layout,
+            fwd,
+            fwd_tiling,
+            bwd_in,
+            bwd_in_tiling,
+            bwd_w,
+            bwd_w_tiling,
+            reduce,
+        })
+    }
+
+    /// The tilings of the forward, input-gradient and weight-gradient passes `spec` gets in
+    /// `layout` on a device with profile `p` (what [`Conv2d::with_layout`] builds, and what
+    /// `ptycho devices` shows for adapters it has not opened).
+    pub fn tilings_on(
+        p: &DeviceProfile,
+        spec: &ConvSpec,
+        layout: ConvLayout,
+    ) -> (PassTiling, PassTiling, PassTiling) {
+        let (h, w) = (spec.height, spec.width);
+        match layout {
+            ConvLayout::Tiled => (
+                PassTiling::Tiled(ConvTiling::choose_on(p, spec.cin, spec.cout, h, w)),
+                PassTiling::Tiled(ConvTiling::choose_on(p, spec.cout, spec.in_cstride, h, w)),
+                PassTiling::TiledWeight(WeightTiling::choose_on(p, spec.cin, spec.cout, h, w)),
+            ),
             ConvLayout::Subgroup => {
                 // Forward and input gradient sum over all input channels in one workgroup.
                 let ft = SubgroupTiling {
@@ -210,20 +238,11 @@ impl Conv2d {
                     ci_t: spec.cout as u32,
                     ..ft
                 };
-                let wt = SubgroupTiling::choose(spec.cin);
-                let fwd = engine.kernel(&kernels::CONV2D_FWD_SUBGROUP, &ft.fwd_constants())?;
-                Ok(Conv2d {
-                    spec,
-                    layout,
-                    bwd_in: fwd.clone(),
-                    fwd,
-                    fwd_tiling: PassTiling::Subgroup(ft),
-                    bwd_in_tiling: PassTiling::Subgroup(bt),
-                    bwd_w: engine
-                        .kernel(&kernels::CONV2D_BWD_WEIGHT_SUBGROUP, &wt.weight_constants())?,
-                    bwd_w_tiling: PassTiling::Subgroup(wt),
-                    reduce,
-                })
+                (
+                    PassTiling::Subgroup(ft),
+                    PassTiling::Subgroup(bt),
+                    PassTiling::Subgroup(SubgroupTiling::choose(spec.cin)),
+                )
             }
         }
     }

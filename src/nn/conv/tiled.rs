@@ -1,7 +1,7 @@
 //! Tile shapes of the portable conv kernels (`conv2d_fwd`, `conv2d_bwd_weight`): workgroup-memory
 //! tiles with 4×4-pixel × 4-channel register blocks, sized from the adapter's limits.
 
-use crate::gpu::Engine;
+use crate::gpu::{DeviceProfile, Engine};
 
 fn pow2_at_least(v: usize) -> usize {
     v.max(1).next_power_of_two()
@@ -25,9 +25,13 @@ impl ConvTiling {
     /// enough 4-channel groups for about `target` invocations, and the largest input-channel
     /// chunk (≤ 16) whose workgroup memory fits the adapter.
     pub fn choose(engine: &Engine, cin: usize, cout: usize, h: usize, w: usize) -> ConvTiling {
-        let lim = engine.limits();
-        let target =
-            if engine.is_cpu() { 64 } else { 128 }.min(lim.invocations_per_workgroup as usize);
+        Self::choose_on(&engine.profile(), cin, cout, h, w)
+    }
+
+    /// [`Self::choose`] for a device profile.
+    pub fn choose_on(p: &DeviceProfile, cin: usize, cout: usize, h: usize, w: usize) -> ConvTiling {
+        let lim = &p.limits;
+        let target = if p.is_cpu { 64 } else { 128 }.min(lim.invocations_per_workgroup as usize);
         let th = pow2_at_least(h).clamp(4, 16);
         let tw = pow2_at_least(w).clamp(4, 16);
         let pb = (th / 4) * (tw / 4);
@@ -47,6 +51,11 @@ impl ConvTiling {
             ci_t /= 2;
         }
         tiling(ci_t)
+    }
+
+    /// Invocations per workgroup: one per 4×4-pixel × 4-channel register block.
+    pub fn invocations(&self) -> usize {
+        (self.th as usize / 4) * (self.tw as usize / 4) * (self.co_t as usize / 4)
     }
 
     /// Workgroup memory the kernel declares with this tile: the input tile with its halo and
@@ -90,9 +99,19 @@ pub struct WeightTiling {
 impl WeightTiling {
     /// Picks the tile for `cin → cout` at `h × w` within the adapter's limits.
     pub fn choose(engine: &Engine, cin: usize, cout: usize, h: usize, w: usize) -> WeightTiling {
-        let lim = engine.limits();
-        let target =
-            if engine.is_cpu() { 64 } else { 128 }.min(lim.invocations_per_workgroup as usize);
+        Self::choose_on(&engine.profile(), cin, cout, h, w)
+    }
+
+    /// [`Self::choose`] for a device profile.
+    pub fn choose_on(
+        p: &DeviceProfile,
+        cin: usize,
+        cout: usize,
+        h: usize,
+        w: usize,
+    ) -> WeightTiling {
+        let lim = &p.limits;
+        let target = if p.is_cpu { 64 } else { 128 }.min(lim.invocations_per_workgroup as usize);
         let th = pow2_at_least(h).clamp(1, 8);
         let tw = pow2_at_least(w).clamp(4, 8);
         let mut co_t = cout.div_ceil(4).min(4) * 4;
