@@ -131,6 +131,9 @@ pub struct ForwardArgs {
     /// fractional offsets of up to 6 px.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
     pub gridsize: u32,
+    /// The adapter's memory bandwidth in GB/s, to report the fraction of the roofline reached.
+    #[arg(long)]
+    pub bandwidth_gbs: Option<f64>,
 }
 
 /// `ptycho bench conv`.
@@ -152,6 +155,9 @@ pub struct ConvArgs {
     /// `tiled`, `subgroup` or `auto`.
     #[arg(long, default_value = "both")]
     pub layout: String,
+    /// The adapter's FP32 peak in GFLOP/s, to report the fraction of it each pass reaches.
+    #[arg(long)]
+    pub peak_gflops: Option<f64>,
 }
 
 /// `ptycho bench network`.
@@ -247,8 +253,8 @@ spec_from!(BenchOptsArgs => bench::BenchOpts { json, warmup, repeats });
 spec_from!(CmulArgs => bench::CmulBench { n, batch });
 spec_from!(ReduceArgs => bench::ReduceBench { len, segments });
 spec_from!(FftArgs => bench::fft::FftBench { n, batch, bandwidth_gbs, global, radix, threads });
-spec_from!(ForwardArgs => bench::forward::ForwardBench { n, batch, gridsize });
-spec_from!(ConvArgs => bench::nn::ConvBench { n, c, batch, n_filters_scale, layout });
+spec_from!(ForwardArgs => bench::forward::ForwardBench { n, batch, gridsize, bandwidth_gbs });
+spec_from!(ConvArgs => bench::nn::ConvBench { n, c, batch, n_filters_scale, layout, peak_gflops });
 spec_from!(NetworkArgs => bench::nn::NetworkBench { n, gridsize, batch, n_filters_scale, cpu_batch, layout });
 spec_from!(TrainBenchArgs => bench::train::TrainBench { n, gridsize, batch, n_filters_scale, layout });
 impl From<QualityArgs> for bench::quality::QualityBench {

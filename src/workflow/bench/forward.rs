@@ -19,6 +19,8 @@ pub struct ForwardBench {
     /// 1: probe, far field and loss; 2: also the merge and re-extraction of groups of 4 with
     /// fractional offsets of up to 6 px.
     pub gridsize: u32,
+    /// The adapter's memory bandwidth in GB/s, to report the fraction of the roofline reached.
+    pub bandwidth_gbs: Option<f64>,
 }
 
 /// Runs the benchmark.
@@ -99,6 +101,13 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &ForwardBench) -> Result<()> {
     let frame = (n * n) as f64;
     let bytes =
         b as f64 * frame * (8.0 * 2.0 + 4.0 * 8.0 * 2.0 + (8.0 + 4.0 + 4.0 + 8.0) + 8.0 * 2.0);
+    let mut extra = vec![
+        ("frames/s".into(), b as f64 / (gpu.median_ns * 1e-9)),
+        ("cpu_frames/s".into(), b as f64 / (cpu.median_ns * 1e-9)),
+    ];
+    if let Some(bw) = a.bandwidth_gbs {
+        extra.push(("roofline_fraction".into(), bytes / gpu.median_ns / bw));
+    }
     let row = Row {
         name: "forward".into(),
         shape: format!("{b}×{n}² gridsize {} fwd+loss+bwd", a.gridsize),
@@ -106,10 +115,7 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &ForwardBench) -> Result<()> {
         cpu: Some(cpu),
         bytes,
         dispatches,
-        extra: vec![
-            ("frames/s".into(), b as f64 / (gpu.median_ns * 1e-9)),
-            ("cpu_frames/s".into(), b as f64 / (cpu.median_ns * 1e-9)),
-        ],
+        extra,
     };
     report(engine, opts, &[row]);
     Ok(())

@@ -138,10 +138,9 @@ impl Row {
 pub fn report(engine: &Engine, opts: &BenchOpts, rows: &[Row]) {
     if opts.json {
         #[derive(Serialize)]
-        struct Out<'a> {
+        struct Out {
             adapter: String,
             rows: Vec<serde_json::Value>,
-            _r: std::marker::PhantomData<&'a ()>,
         }
         let rows = rows
             .iter()
@@ -155,7 +154,6 @@ pub fn report(engine: &Engine, opts: &BenchOpts, rows: &[Row]) {
         let out = Out {
             adapter: engine.describe(),
             rows,
-            _r: std::marker::PhantomData,
         };
         println!("{}", serde_json::to_string_pretty(&out).expect("json"));
         return;

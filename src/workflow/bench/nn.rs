@@ -28,6 +28,8 @@ pub struct ConvBench {
     /// Conv layouts to measure: `both` (every layout the adapter can run, in one run),
     /// `tiled`, `subgroup` or `auto`.
     pub layout: String,
+    /// The adapter's FP32 peak in GFLOP/s, to report the fraction of it each pass reaches.
+    pub peak_gflops: Option<f64>,
 }
 
 /// `ptycho bench network`.
@@ -178,6 +180,14 @@ pub fn conv(engine: &Engine, opts: &BenchOpts, a: &ConvBench) -> Result<()> {
         }
         for (k, pass) in ["fwd", "bwd_in", "bwd_w"].into_iter().enumerate() {
             summary.push((name.clone(), shape.clone(), pass, gf[k].clone()));
+        }
+    }
+    if let Some(peak) = a.peak_gflops {
+        for r in &mut rows {
+            let gf = r.extra.iter().find(|(k, _)| k == "GFLOP/s").map(|e| e.1);
+            if let Some(gf) = gf {
+                r.extra.push(("peak_fraction".into(), gf / peak));
+            }
         }
     }
     report(engine, opts, &rows);
