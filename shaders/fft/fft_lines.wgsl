@@ -99,8 +99,6 @@ fn main(
     let base = ll * L;
     var v: array<vec2<f32>, 8>;
     // Stages: nstages − 1 of radix RMAX, then one of radix rlast (= RMAX when it divides L).
-    // Everything below depends only on override constants and the loop counter, so the
-    // compiler can fold radices and strides per stage.
     // Stage schedule derived from L and RMAX. (Extra overrides used only inside function bodies
     // were not applied by wgpu 30 here, so the schedule is computed from the ones that are.)
     let log_l = countTrailingZeros(L);
@@ -108,34 +106,57 @@ fn main(
     let nstages = (log_l + log_r - 1u) / log_r;
     let rlast = 1u << (log_l - log_r * (nstages - 1u));
     var p = 1u;  // product of the earlier radices
-    for (var st = 0u; st < nstages; st++) {
-        let radix = select(RMAX, rlast, st + 1u == nstages);
-        let nb = L / radix;             // butterflies per line in this stage
-        let per = RMAX / radix;         // butterflies per invocation
-        let tw_step = L / (radix * p);
+    // The stages of radix RMAX, one butterfly per invocation. RMAX is an override constant, so
+    // here the radix is a compile-time constant: the loops over r unroll and `v` stays in
+    // registers (a radix chosen per iteration indexes `v` dynamically, which spills it).
+    let nb = L / RMAX;
+    for (var st = 0u; st + 1u < nstages; st++) {
+        let tw_step = L / (RMAX * p);
+        let k = i0 & (p - 1u);
+        for (var r = 0u; r < RMAX; r++) {
+            var x = smem[base + i0 + r * nb];
+            if (r > 0u && k > 0u) {
+                x = cmul(x, fft_twiddle(twiddles[params.tw_offset + r * k * tw_step], s));
+            }
+            v[r] = x;
+        }
+        workgroupBarrier();
+        fft_butterfly(&v, 0u, RMAX, s);
+        let out0 = (i0 - k) * RMAX + k;
+        for (var r = 0u; r < RMAX; r++) {
+            smem[base + out0 + r * p] = v[r];
+        }
+        workgroupBarrier();
+        p *= RMAX;
+    }
+    // The last stage, of radix rlast (a constant too: it follows from L and RMAX), with
+    // RMAX / rlast butterflies per invocation.
+    {
+        let nbl = L / rlast;
+        let per = RMAX / rlast;
+        let tw_step = L / (rlast * p);
         for (var m = 0u; m < per; m++) {
             let i = i0 + m * tpl;
             let k = i & (p - 1u);
-            for (var r = 0u; r < radix; r++) {
-                var x = smem[base + i + r * nb];
+            for (var r = 0u; r < rlast; r++) {
+                var x = smem[base + i + r * nbl];
                 if (r > 0u && k > 0u) {
                     x = cmul(x, fft_twiddle(twiddles[params.tw_offset + r * k * tw_step], s));
                 }
-                v[m * radix + r] = x;
+                v[m * rlast + r] = x;
             }
         }
         workgroupBarrier();
         for (var m = 0u; m < per; m++) {
             let i = i0 + m * tpl;
             let k = i & (p - 1u);
-            fft_butterfly(&v, m * radix, radix, s);
-            let out0 = (i - k) * radix + k;
-            for (var r = 0u; r < radix; r++) {
-                smem[base + out0 + r * p] = v[m * radix + r];
+            fft_butterfly(&v, m * rlast, rlast, s);
+            let out0 = (i - k) * rlast + k;
+            for (var r = 0u; r < rlast; r++) {
+                smem[base + out0 + r * p] = v[m * rlast + r];
             }
         }
         workgroupBarrier();
-        p *= radix;
     }
 
     // Cooperative store, with the output fftshift and the epilogue.

@@ -30,6 +30,9 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> amp: array<f32>;
 
 override WG: u32 = 64u;
+// The stage's radix (2, 4 or 8; equal to params.radix): a constant, so the loops over r unroll
+// and `v` stays in registers.
+override R: u32 = 8u;
 
 fn global_index(line: u32, j: u32) -> u32 {
     let f = line / params.lines_per_frame;
@@ -44,7 +47,7 @@ fn main(
     @builtin(local_invocation_index) t: u32,
 ) {
     let n = params.len;
-    let radix = params.radix;
+    let radix = R;
     let nb = n / radix;
     let gid = linear_workgroup(wid, nwg) * WG + t;
     // Column lines: neighbouring invocations take neighbouring lines (contiguous addresses).

@@ -220,8 +220,9 @@ enum Passes {
         rows: (Kernel, u32),
         cols: (Kernel, u32),
     },
-    /// One dispatch per stage.
-    Global { kernel: Kernel, wg: u32 },
+    /// One dispatch per stage: the stage kernel specialised for radix 2, 4 and 8 (index
+    /// `log2(radix) − 1`).
+    Global { kernels: [Kernel; 3], wg: u32 },
 }
 
 /// A planned batched 2-D FFT.
@@ -318,7 +319,11 @@ impl FftPlan {
         let passes = match (lines_kernel(cols)?, lines_kernel(rows)?) {
             (Some(r), Some(c)) => Passes::Lines { rows: r, cols: c },
             _ => Passes::Global {
-                kernel: engine.kernel(&kernels::FFT_STAGE, &[("WG", 64.0)])?,
+                kernels: {
+                    let stage =
+                        |r: f64| engine.kernel(&kernels::FFT_STAGE, &[("WG", 64.0), ("R", r)]);
+                    [stage(2.0)?, stage(4.0)?, stage(8.0)?]
+                },
                 wg: 64,
             },
         };
@@ -559,7 +564,7 @@ impl FftPlan {
                 let groups = engine.grid((p.lines as u64).div_ceil(cols.1 as u64))?;
                 rec.dispatch(&cols.0, &p, &[scratch, tw, dst, amp], groups);
             }
-            Passes::Global { kernel, wg } => {
+            Passes::Global { kernels, wg } => {
                 let mut stages = Vec::new();
                 for (axis, len) in [(Axis::Rows, self.cols), (Axis::Cols, self.rows)] {
                     let rs = radices(len, self.options.max_radix);
@@ -596,6 +601,7 @@ impl FftPlan {
                     let out = target(s);
                     let threads = sp.lines.lines as u64 * (sp.len / sp.radix) as u64;
                     let groups = engine.grid(threads.div_ceil(*wg as u64))?;
+                    let kernel = &kernels[sp.radix.trailing_zeros() as usize - 1];
                     rec.dispatch(
                         kernel,
                         sp,
