@@ -76,6 +76,30 @@ fn evaluate_cli_writes_metrics_and_plot() {
     assert!(m["shift_xy"][0].as_f64().unwrap().abs() < 0.02);
     assert!(dir.join("frc.png").is_file());
 
+    // A second evaluation into the same folder keeps its own plot and leaves the first's.
+    let first_plot = std::fs::read(dir.join("frc.png")).unwrap();
+    let other = dir.join("eval_b.json");
+    let out = common::ptycho([
+        "evaluate".as_ref(),
+        "--reconstruction".as_ref(),
+        rec.as_os_str(),
+        "--ground-truth".as_ref(),
+        truth.as_os_str(),
+        "--trim".as_ref(),
+        "9".as_ref(),
+        "--output".as_ref(),
+        other.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("eval_b_frc.png"));
+    assert!(other.is_file());
+    assert!(dir.join("eval_b_frc.png").is_file());
+    assert_eq!(std::fs::read(dir.join("frc.png")).unwrap(), first_plot);
+
     // A file without `objectGuess` is a one-line error naming the key.
     let out = common::ptycho([
         "evaluate".as_ref(),

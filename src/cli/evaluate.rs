@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::eval::files::{EvalFiles, evaluate_files, table};
+use crate::eval::files::{EvalFiles, evaluate_files, frc_plot_path, table};
 use crate::workflow::Result;
 
 /// `ptycho evaluate`.
@@ -14,7 +14,9 @@ pub struct EvaluateArgs {
     /// NPZ holding the ground-truth object `objectGuess` (e.g. the simulated test file).
     #[arg(long, value_name = "NPZ")]
     pub ground_truth: std::path::PathBuf,
-    /// Where to write metrics.json (frc.png goes next to it) [default: next to the reconstruction].
+    /// Where to write the metrics JSON [default: metrics.json next to the reconstruction]; the
+    /// FRC plot goes next to it, named after it (NAME.json → NAME_frc.png; metrics.json →
+    /// frc.png).
     #[arg(long, value_name = "JSON")]
     pub output: Option<std::path::PathBuf>,
     /// Pixels trimmed from each side before registration and metrics.
@@ -38,7 +40,7 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
     println!(
         "wrote {} and {}",
         output.display(),
-        output.with_file_name("frc.png").display()
+        frc_plot_path(&output).display()
     );
     Ok(())
 }

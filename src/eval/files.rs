@@ -98,10 +98,25 @@ pub struct EvalFiles {
     pub reconstruction: PathBuf,
     /// NPZ holding `objectGuess`.
     pub ground_truth: PathBuf,
-    /// metrics.json path (the FRC plot goes next to it as frc.png).
+    /// metrics.json path (the FRC plot goes next to it: [`frc_plot_path`]).
     pub output: PathBuf,
     /// Pixels trimmed from each side before registration.
     pub trim: usize,
+}
+
+/// Where the FRC plot of the metrics written to `output` goes: beside it, named after it
+/// (`eval_a.json` → `eval_a_frc.png`), so that evaluations writing to one folder keep their
+/// own plots; `metrics.json`, the default, keeps `frc.png`.
+pub fn frc_plot_path(output: &Path) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if stem == "metrics" || stem.is_empty() {
+        output.with_file_name("frc.png")
+    } else {
+        output.with_file_name(format!("{stem}_frc.png"))
+    }
 }
 
 /// Crops the ground truth to the reconstruction's canvas, evaluates, writes metrics.json and
@@ -153,7 +168,7 @@ pub fn evaluate_files(opts: &EvalFiles) -> Result<Metrics, EvalError> {
         message: e.to_string(),
     };
     fs::write_bytes_atomic(out, json.as_bytes()).map_err(|e| io_err(out, e))?;
-    let plot_path = out.with_file_name("frc.png");
+    let plot_path = frc_plot_path(out);
     let img = plot::line_plot(
         &[&m.amplitude.frc, &m.phase.frc],
         &[0.5, 1.0 / 7.0],
