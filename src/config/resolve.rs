@@ -22,6 +22,9 @@ use crate::util::text::one_line;
 pub enum Source {
     /// Built-in default.
     Default,
+    /// The training data file's `_metadata` (physics parameters it records, e.g. nphotons,
+    /// where nothing else sets the key).
+    Data,
     /// The `--config` file.
     File,
     /// The key's environment variable.
@@ -35,6 +38,7 @@ impl Source {
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Default => "default",
+            Source::Data => "data",
             Source::File => "file",
             Source::Env => "env",
             Source::Flag => "flag",

@@ -40,8 +40,18 @@ impl Dataset {
 
     /// `nphotons` from the metadata, if recorded.
     pub fn nphotons(&self) -> Option<f64> {
-        self.metadata.get("nphotons").and_then(|v| v.as_f64())
+        physics_param(&self.metadata, "nphotons").and_then(|v| v.as_f64())
     }
+}
+
+/// A physics parameter of a file's `_metadata`: at the top level (ptycho's and older
+/// PtychoPINN files) or under `physics_parameters` (PtychoPINN 2.0's schema 1.0.0, e.g.
+/// `{"schema_version": "1.0.0", "physics_parameters": {"nphotons": 1e9, "N": 64, "gridsize":
+/// 1, …}, …}`).
+pub fn physics_param<'a>(meta: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    meta.get(key)
+        .or_else(|| meta.get("physics_parameters").and_then(|p| p.get(key)))
+        .filter(|v| !v.is_null())
 }
 
 /// Positions (x, y) read from a file, if it has them.

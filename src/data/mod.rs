@@ -143,6 +143,17 @@ pub fn read_dataset(path: &Path, opts: &ReadOptions) -> Result<Dataset, DataErro
     }
 }
 
+/// The `_metadata` of a data file (null for CXI files and files without one), read without
+/// the arrays: what a workflow consults before it reads the data.
+pub fn read_metadata(path: &Path) -> serde_json::Value {
+    match format_of(path) {
+        Format::Npz => npz::archive::Reader::open(path)
+            .map(|mut r| r.metadata())
+            .unwrap_or(serde_json::Value::Null),
+        Format::Hdf5 => serde_json::Value::Null,
+    }
+}
+
 /// Reads `ptycho simulate --input` from an NPZ (`objectGuess`, `probeGuess`, optional
 /// positions) or a CXI file (object `/entry_1/image_2/data`, probe, optional translations).
 pub fn read_sim_input(path: &Path, opts: &ReadOptions) -> Result<SimInput, DataError> {

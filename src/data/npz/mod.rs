@@ -4,7 +4,7 @@
 //! PtychoPINN files vary; `_metadata` (a 0-d unicode array holding JSON, or a legacy pickled
 //! object array) is read with npyz. Writes go to a temporary file that is renamed when complete.
 
-mod archive;
+pub(crate) mod archive;
 mod read;
 mod write;
 

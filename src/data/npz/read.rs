@@ -178,19 +178,14 @@ pub fn read_dataset_with(
         .find(|k| !skip_patches && r.has(k));
     let patches = match patch_key {
         Some(k) => {
-            let p = r.complex(k)?;
-            if p.shape() != [m, n, n] {
+            let (p, pn) = read_patch_stack(&mut r, k, m)?;
+            if pn != n {
                 return Err(r.key_err(
                     k,
-                    format!("expected shape ({m}, {n}, {n}), got {}", shape(&p)),
+                    format!("patches are {pn}×{pn} but the patterns are {n}×{n}"),
                 ));
             }
-            r.check_finite_complex(k, &p)?;
-            Some(
-                p.iter()
-                    .map(|z| Complex32::new(z.re as f32, z.im as f32))
-                    .collect(),
-            )
+            Some(p)
         }
         None => None,
     };
@@ -217,11 +212,7 @@ pub fn read_dataset_with(
         None
     };
     let metadata = r.metadata();
-    if let Some(np) = metadata.get("nphotons").and_then(|v| v.as_f64())
-        && !(np > 0.0 && np.is_finite())
-    {
-        return Err(r.key_err("_metadata", format!("nphotons = {np} must be positive")));
-    }
+    check_metadata(&r, &metadata, n)?;
     Ok(Dataset {
         n,
         xcoords: xs.iter().copied().collect(),
@@ -234,6 +225,90 @@ pub fn read_dataset_with(
         scan_index,
         metadata,
     })
+}
+
+/// The physics parameters a file's `_metadata` records must agree with its arrays: nphotons
+/// positive, N the pattern size, gridsize 1 or 2.
+fn check_metadata(r: &Reader, meta: &serde_json::Value, n: usize) -> Result<(), DataError> {
+    use crate::data::dataset::physics_param;
+    if let Some(v) = physics_param(meta, "nphotons") {
+        match v.as_f64() {
+            Some(np) if np > 0.0 && np.is_finite() => {}
+            _ => return Err(r.key_err("_metadata", format!("nphotons = {v} must be positive"))),
+        }
+    }
+    if let Some(v) = physics_param(meta, "N")
+        && v.as_u64() != Some(n as u64)
+    {
+        return Err(r.key_err(
+            "_metadata",
+            format!("N = {v}, but the patterns are {n}×{n}"),
+        ));
+    }
+    if let Some(v) = physics_param(meta, "gridsize")
+        && !matches!(v.as_u64(), Some(1 | 2))
+    {
+        return Err(r.key_err("_metadata", format!("gridsize = {v}: expected 1 or 2")));
+    }
+    Ok(())
+}
+
+/// How a patch stack's array maps onto M patches of N×N.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PatchLayout {
+    /// (M, N, N).
+    Plain,
+    /// (G, N, N, C) with G·C = M: PtychoPINN's channel-last groups (C = 1: one patch each, as
+    /// PtychoPINN 2.0's `simulate_and_save.py` writes `ground_truth_patches`); patch g·C + c.
+    ChannelLast(usize),
+    /// (G, C, N, N) with G·C = M: channel-first groups (PyTorch); patch g·C + c.
+    ChannelFirst(usize),
+}
+
+/// The layout of a patch array of shape `s` for `m` patches: (M, N, N), or groups of C
+/// channels, last ((G, N, N, C), as PtychoPINN's TensorFlow code and its 2.0 simulator store
+/// them) or first ((G, C, N, N)), with G·C = M. The error names what was expected.
+fn patch_layout(s: &[usize], m: usize) -> Result<(PatchLayout, usize), String> {
+    let expected = || {
+        format!(
+            "expected ({m}, N, N), ({m}, N, N, 1), or groups (G, N, N, C) / (G, C, N, N) with \
+             G·C = {m}, to match the positions; got {s:?}"
+        )
+    };
+    match *s {
+        [g, a, b] if g == m && a == b && a > 0 && m > 0 => Ok((PatchLayout::Plain, a)),
+        [g, a, b, c] if a == b && a > 0 && g > 0 && c > 0 && g * c == m => {
+            Ok((PatchLayout::ChannelLast(c), a))
+        }
+        [g, c, a, b] if a == b && a > 0 && g > 0 && c > 0 && g * c == m => {
+            Ok((PatchLayout::ChannelFirst(c), a))
+        }
+        _ => Err(expected()),
+    }
+}
+
+/// Reads the patch stack `key` as M patches of N×N (any layout [`patch_layout`] accepts),
+/// checked finite; returns (patches, N).
+fn read_patch_stack(
+    r: &mut Reader,
+    key: &str,
+    m: usize,
+) -> Result<(Vec<Complex32>, usize), DataError> {
+    let p = r.complex(key)?;
+    let (layout, n) = patch_layout(p.shape(), m).map_err(|e| r.key_err(key, e))?;
+    r.check_finite_complex(key, &p)?;
+    let p = match layout {
+        PatchLayout::Plain | PatchLayout::ChannelFirst(_) => p,
+        // (G, N, N, C) → (G, C, N, N): patch g·C + c is channel c of group g.
+        PatchLayout::ChannelLast(_) => p.permuted_axes(IxDyn(&[0, 3, 1, 2])),
+    };
+    Ok((
+        p.as_standard_layout()
+            .iter()
+            .map(|z| Complex32::new(z.re as f32, z.im as f32))
+            .collect(),
+        n,
+    ))
 }
 
 /// Every position must lie on the H×W object.
@@ -340,31 +415,18 @@ pub fn read_sim_input(path: &Path) -> Result<SimInput, DataError> {
     Ok((c32(&o), (h, w), c32(&p), pos))
 }
 
-/// Reads complex patches (M, N, N) under `key` with their `xcoords`/`ycoords`.
+/// Reads complex patches under `key` (M, N, N), or any group layout [`patch_layout`] accepts,
+/// with their `xcoords`/`ycoords`.
 pub fn read_patches(
     path: &Path,
     key: &str,
 ) -> Result<(Vec<Complex32>, usize, Vec<f64>, Vec<f64>), DataError> {
     let mut r = Reader::open(path)?;
     let (xs, ys) = positions(&mut r)?;
-    let p = r.complex(key)?;
-    let s = p.shape().to_vec();
-    if s.len() != 3 || s[0] != xs.len() || s[1] != s[2] || s[0] == 0 || s[1] == 0 {
-        return Err(r.key_err(
-            key,
-            format!(
-                "expected shape ({}, N, N), N ≥ 1, to match the positions, got {}",
-                xs.len(),
-                shape(&p)
-            ),
-        ));
-    }
-    r.check_finite_complex(key, &p)?;
+    let (p, n) = read_patch_stack(&mut r, key, xs.len())?;
     Ok((
-        p.iter()
-            .map(|z| Complex32::new(z.re as f32, z.im as f32))
-            .collect(),
-        s[1],
+        p,
+        n,
         xs.iter().copied().collect(),
         ys.iter().copied().collect(),
     ))

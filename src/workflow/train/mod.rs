@@ -217,6 +217,9 @@ impl Checkpoints<'_> {
 
 /// Runs `ptycho train`.
 pub fn train(engine: &Engine, resolved: &Resolved, opts: &TrainOptions) -> Result<TrainSummary> {
+    // The file's physics parameters fill what the configuration leaves at its defaults, before
+    // any data are grouped or the model is built.
+    let resolved = &prepare::with_data_metadata(resolved, &opts.train_data);
     let cfg = &resolved.config;
     let dir = &opts.output_dir;
     if opts.resume {

@@ -6,9 +6,10 @@ use std::path::Path;
 
 use num_complex::Complex32;
 
-use crate::config::Config;
+use crate::config::{Config, Resolved, Source};
+use crate::data::dataset::physics_param;
 use crate::data::group::{Groups, make_groups_par};
-use crate::data::{Dataset, ReadOptions, read_dataset};
+use crate::data::{Dataset, ReadOptions, note, read_dataset, read_metadata};
 use crate::model::NetConfig;
 use crate::workflow::{Result, WorkflowError};
 
@@ -22,6 +23,43 @@ pub struct Prepared {
     pub norm_factor: f64,
     /// Groups.
     pub groups: Groups,
+}
+
+/// `resolved` with what the training file's `_metadata` records where nothing else sets it
+/// (PtychoPINN reads its physics parameters from there): `data.nphotons`, with source `data`
+/// and a note. A gridsize the file records that differs from the configuration's is noted
+/// (a file simulated for one gridsize trains at either). Keys set by a default only; a config
+/// file, environment variable or flag always wins.
+pub fn with_data_metadata(resolved: &Resolved, path: &Path) -> Resolved {
+    let meta = read_metadata(path);
+    let mut r = resolved.clone();
+    let is_default = |r: &Resolved, key: &str| {
+        r.sources.get(key).copied().unwrap_or(Source::Default) == Source::Default
+    };
+    if let Some(np) = physics_param(&meta, "nphotons").and_then(|v| v.as_f64())
+        && np > 0.0
+        && np.is_finite()
+        && is_default(&r, "data.nphotons")
+        && np != r.config.data.nphotons
+    {
+        note(&format!(
+            "data.nphotons = {np:e} from the _metadata of {} (the configuration leaves it at its default {:e})",
+            path.display(),
+            r.config.data.nphotons
+        ));
+        r.config.data.nphotons = np;
+        r.sources.insert("data.nphotons".into(), Source::Data);
+    }
+    if let Some(g) = physics_param(&meta, "gridsize").and_then(|v| v.as_u64())
+        && g != r.config.data.gridsize as u64
+    {
+        note(&format!(
+            "{} was simulated for gridsize {g}; training with data.gridsize = {}",
+            path.display(),
+            r.config.data.gridsize
+        ));
+    }
+    r
 }
 
 /// Loads (NPZ or CXI, see [`crate::data::read_dataset`]), checks against the config,
