@@ -4,6 +4,10 @@
 //! placement of ones (+1e-9). Under this sign a simulated object's ground-truth patches
 //! restitch to the object itself (docs/findings.md F-01).
 //!
+//! With probe weighting (PtychoPINN inference's `--patch-weighting probe`) each cropped pixel
+//! also carries the weight Σ_modes |P|² of the probe at that pixel: the object is
+//! Σ |P|²·O / Σ |P|², so the well-lit centre of every patch dominates its dim rim.
+//!
 //! Stitching is an accumulation after inference, done on the CPU in f64 with a deterministic
 //! order (docs/findings.md F-09); [`Stitcher`] streams it batch by batch so that inference of
 //! any number of patterns holds one batch of patches at a time.
@@ -25,13 +29,139 @@ pub struct Stitched {
     pub weight: Vec<f32>,
 }
 
+impl Stitched {
+    /// Pixels inside the scanned area — the bounding box of the scan positions `xs`, `ys` —
+    /// that no patch covers (accumulated weight ≤ `covered_min`, see
+    /// [`Weighting::covered_min`]): holes in the stitched object, where it is 0.
+    pub fn holes(&self, xs: &[f64], ys: &[f64], covered_min: f64) -> usize {
+        let lo_hi = |v: &[f64]| {
+            v.iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                    (a.min(x), b.max(x))
+                })
+        };
+        let ((x0, x1), (y0, y1)) = (lo_hi(xs), lo_hi(ys));
+        (0..self.h * self.w)
+            .filter(|&i| {
+                let (r, c) = (i / self.w, i % self.w);
+                let (x, y) = (self.origin_xy[0] + c as f64, self.origin_xy[1] + r as f64);
+                (x0..=x1).contains(&x)
+                    && (y0..=y1).contains(&y)
+                    && self.weight[i] as f64 <= covered_min
+            })
+            .count()
+    }
+}
+
 /// Stitches `patches` (M, N, N) measured at `xs`, `ys` using the central `crop` pixels.
 pub fn stitch(patches: &[Complex32], n: usize, xs: &[f64], ys: &[f64], crop: usize) -> Stitched {
+    stitch_weighted(patches, n, xs, ys, &Weighting::Uniform { crop })
+}
+
+/// [`stitch`] with any [`Weighting`].
+pub fn stitch_weighted(
+    patches: &[Complex32],
+    n: usize,
+    xs: &[f64],
+    ys: &[f64],
+    weighting: &Weighting,
+) -> Stitched {
     let m = xs.len();
     assert_eq!(patches.len(), m * n * n, "patches must be (M, N, N)");
-    let mut s = Stitcher::new(n, xs, ys, crop);
+    let mut s = Stitcher::weighted(n, xs, ys, weighting);
     s.add(patches);
     s.finish()
+}
+
+/// The configuration's choice of [`Weighting`] (`inference.patch_weighting`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PatchWeighting {
+    /// [`Weighting::Uniform`].
+    #[default]
+    Uniform,
+    /// [`Weighting::Probe`].
+    Probe,
+}
+
+impl PatchWeighting {
+    /// Name as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PatchWeighting::Uniform => "uniform",
+            PatchWeighting::Probe => "probe",
+        }
+    }
+
+    /// The weighting for crop `crop` (uniform) or probe `probe` (modes × N × N).
+    pub fn weighting(self, crop: usize, probe: &[Complex32]) -> Weighting {
+        match self {
+            PatchWeighting::Uniform => Weighting::Uniform { crop },
+            PatchWeighting::Probe => Weighting::Probe {
+                probe: probe.to_vec(),
+            },
+        }
+    }
+}
+
+/// How the pixels of a patch are weighted when patches are averaged.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Weighting {
+    /// The central `crop` pixels, each with weight 1 (PtychoPINN's `reassemble_position`).
+    Uniform {
+        /// Side of the central square used.
+        crop: usize,
+    },
+    /// The central N/2 pixels (the network's object support; PtychoPINN's `middle_trim`, 32 at
+    /// N = 64), each weighted by the probe intensity there summed over modes, Σ_p |P_p|²
+    /// (`probe`: modes × N × N), scaled to a maximum of 1.
+    Probe {
+        /// The probe, modes × N × N.
+        probe: Vec<Complex32>,
+    },
+}
+
+impl Weighting {
+    /// Accumulated weight above which a stitched pixel counts as covered: half a full-weight
+    /// placement (uniform), or a weight that is not negligible (probe; PtychoPINN masks
+    /// Σ W ≤ 1e-6·max Σ W).
+    pub fn covered_min(&self) -> f64 {
+        match self {
+            Weighting::Uniform { .. } => 0.5,
+            Weighting::Probe { .. } => 1e-3,
+        }
+    }
+
+    /// The side of the central square and its weights (row-major, crop × crop).
+    fn map(&self, n: usize) -> (usize, Vec<f64>) {
+        match self {
+            Weighting::Uniform { crop } => {
+                let crop = (*crop).min(n).max(1);
+                (crop, vec![1.0; crop * crop])
+            }
+            Weighting::Probe { probe } => {
+                let crop = (n / 2).max(1);
+                let c0 = n / 2 - crop / 2;
+                let modes = (probe.len() / (n * n)).max(1);
+                let mut w = vec![0.0f64; crop * crop];
+                for (k, wk) in w.iter_mut().enumerate() {
+                    let (r, c) = (c0 + k / crop, c0 + k % crop);
+                    *wk = (0..modes)
+                        .map(|p| {
+                            probe
+                                .get(p * n * n + r * n + c)
+                                .map_or(0.0, |z| z.norm_sqr() as f64)
+                        })
+                        .sum();
+                }
+                let max = w.iter().copied().fold(0.0, f64::max);
+                if max > 0.0 {
+                    w.iter_mut().for_each(|v| *v /= max);
+                }
+                (crop, w)
+            }
+        }
+    }
 }
 
 /// Streaming stitcher: the canvas is laid out from all positions up front, then patches are
@@ -50,13 +180,23 @@ pub struct Stitcher {
     next: usize,
     acc: Vec<Complex64>,
     wsum: Vec<f64>,
+    /// Weight of each pixel of the crop (crop × crop).
+    wmap: Vec<f64>,
+    /// Accumulated weight above which a pixel counts as covered.
+    covered_min: f64,
 }
 
 impl Stitcher {
     /// A stitcher for patches of `n`×`n` at positions (`xs`, `ys`), central `crop` pixels.
     pub fn new(n: usize, xs: &[f64], ys: &[f64], crop: usize) -> Self {
+        Self::weighted(n, xs, ys, &Weighting::Uniform { crop })
+    }
+
+    /// A stitcher with the given [`Weighting`].
+    pub fn weighted(n: usize, xs: &[f64], ys: &[f64], weighting: &Weighting) -> Self {
         let m = xs.len();
-        let crop = crop.min(n).max(1);
+        let (crop, wmap) = weighting.map(n);
+        let covered_min = weighting.covered_min();
         let mx = xs.iter().sum::<f64>() / m.max(1) as f64;
         let my = ys.iter().sum::<f64>() / m.max(1) as f64;
         let max_off = xs
@@ -78,6 +218,8 @@ impl Stitcher {
             next: 0,
             acc: vec![Complex64::new(0.0, 0.0); size * size],
             wsum: vec![0.0f64; size * size],
+            wmap,
+            covered_min,
         }
     }
 
@@ -126,8 +268,9 @@ impl Stitcher {
                                 && wy * wx > 0.0
                             {
                                 let z = p[(c0 + ty as usize) * n + c0 + tx as usize];
-                                v += Complex64::new(z.re as f64, z.im as f64) * (wy * wx);
-                                wgt += wy * wx;
+                                let wb = wy * wx * self.wmap[ty as usize * crop + tx as usize];
+                                v += Complex64::new(z.re as f64, z.im as f64) * wb;
+                                wgt += wb;
                             }
                         }
                     }
@@ -146,7 +289,7 @@ impl Stitcher {
         let (acc, wsum) = (&self.acc, &self.wsum);
         // Keep the bounding box of the covered pixels (weight > 0.5): the square canvas is
         // larger than the scanned area whenever the scan is not square.
-        let covered = |i: usize| wsum[i] > 0.5;
+        let covered = |i: usize| wsum[i] > self.covered_min;
         let rows: Vec<usize> = (0..size)
             .filter(|&r| (0..size).any(|c| covered(r * size + c)))
             .collect();

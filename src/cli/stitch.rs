@@ -17,9 +17,13 @@ pub struct StitchArgs {
     /// Key of the (M, N, N) complex patches.
     #[arg(long, default_value = "ground_truth_patches")]
     pub key: String,
-    /// Central pixels of each patch used.
+    /// Central pixels of each patch used (uniform weighting).
     #[arg(long, default_value_t = 20)]
     pub crop: usize,
+    /// uniform: the central --crop pixels, weight 1; probe: the central N/2, weighted by the
+    /// input file's probe intensity (`probeGuess`, Σ over modes of |P|²).
+    #[arg(long, default_value = "uniform", value_parser = ["uniform", "probe"])]
+    pub patch_weighting: String,
     /// Also write amplitude.tiff and phase.tiff (single-channel float32) next to the output.
     #[arg(long)]
     pub tiff: bool,
@@ -32,6 +36,7 @@ pub fn run(a: StitchArgs) -> Result<()> {
         output: a.output,
         key: a.key,
         crop: a.crop,
+        probe_weighting: a.patch_weighting == "probe",
         tiff: a.tiff,
     };
     let (s, files) = stitch(&spec)?;

@@ -177,6 +177,10 @@ impl ConfigValue for crate::gpu::LimitsProfile {
     const KIND: Kind = Kind::Choice(&["adapter", "webgpu"]);
 }
 
+impl ConfigValue for crate::stitch::PatchWeighting {
+    const KIND: Kind = Kind::Choice(&["uniform", "probe"]);
+}
+
 impl ConfigValue for crate::nn::ConvLayoutChoice {
     const KIND: Kind = Kind::Choice(&["auto", "tiled", "subgroup"]);
 }

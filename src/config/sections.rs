@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::keys::{ConfigValue, Flag, Key, Kind, Meta, Scope};
 use crate::gpu::{Accelerator, LimitsProfile};
 use crate::nn::ConvLayoutChoice;
+use crate::stitch::PatchWeighting;
 
 /// Declares the sections: for each, a struct with serde defaults, its `Default`, and its keys.
 macro_rules! sections {
@@ -142,8 +143,11 @@ sections! {
     [inference] InferenceConfig {
         /// groups per inference batch; 0 = training batch size
         batch_size: usize = 0, Meta::FILE;
-        /// central pixels of each patch used in stitching
+        /// central pixels of each patch used in stitching (uniform weighting)
         stitch_crop: usize = 20, Meta::value("--stitch-crop", Inference);
+        /// how patches are averaged: uniform (the central stitch_crop pixels, weight 1) |
+        /// probe (the central N/2, weighted by the probe intensity Σ_modes |P|²)
+        patch_weighting: PatchWeighting = PatchWeighting::Uniform, Meta::value("--patch-weighting", Inference);
         /// object pixel size in metres (Ptychodus product)
         pixel_size_m: f64 = 1.0, Meta::value("--pixel-size-m", Inference);
     }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::data::{npz, tiff};
-use crate::stitch::{Stitched, stitch};
+use crate::stitch::{Stitched, Weighting, stitch_weighted};
 use crate::workflow::{Result, WorkflowError};
 
 /// What `ptycho stitch` reads and writes.
@@ -16,8 +16,10 @@ pub struct StitchSpec {
     pub output: PathBuf,
     /// Key of the (M, N, N) complex patches.
     pub key: String,
-    /// Central pixels of each patch used.
+    /// Central pixels of each patch used (uniform weighting).
     pub crop: usize,
+    /// Weight each patch by the input file's probe intensity over its central N/2 instead.
+    pub probe_weighting: bool,
     /// Also write amplitude.tiff and phase.tiff next to the output.
     pub tiff: bool,
 }
@@ -31,7 +33,19 @@ pub fn run(spec: &StitchSpec) -> Result<(Stitched, Vec<PathBuf>)> {
             spec.crop
         )));
     }
-    let s = stitch(&patches, n, &xs, &ys, spec.crop);
+    let weighting = if spec.probe_weighting {
+        let (probe, pn) = npz::read_probe_modes(&spec.input)?;
+        if pn != n {
+            return Err(WorkflowError::Mismatch(format!(
+                "{}: the probe is {pn}×{pn} but the patches are {n}×{n}",
+                spec.input.display()
+            )));
+        }
+        Weighting::Probe { probe }
+    } else {
+        Weighting::Uniform { crop: spec.crop }
+    };
+    let s = stitch_weighted(&patches, n, &xs, &ys, &weighting);
     npz::write_reconstruction(&spec.output, &s, &xs, &ys)?;
     let mut files = Vec::new();
     if spec.tiff {

@@ -330,9 +330,10 @@ fn check_inside(
     Ok(())
 }
 
-/// Reads a probe (N, N) from `probeGuess`, or from `probe` (a model bundle's (N, N), or a
-/// Ptychodus product's (modes, N, N), whose first mode is taken).
-pub fn read_probe(path: &Path) -> Result<Vec<Complex32>, DataError> {
+/// Reads a probe from `probeGuess`, or from `probe` (a model bundle's, or a Ptychodus
+/// product's): every mode, modes × N × N, from (N, N), (modes, N, N), (N, N, 1) or a Ptychodus
+/// 4-D (1, modes, N, N). Returns (the modes, N).
+pub fn read_probe_modes(path: &Path) -> Result<(Vec<Complex32>, usize), DataError> {
     let mut r = Reader::open(path)?;
     let key = if r.has("probeGuess") {
         "probeGuess"
@@ -342,37 +343,46 @@ pub fn read_probe(path: &Path) -> Result<Vec<Complex32>, DataError> {
         return Err(r.missing("probeGuess"));
     };
     let p = r.complex(key)?;
-    let s = p.shape().to_vec();
-    let ok = (s.len() == 2 || (s.len() == 3 && s[0] >= 1)) && s[s.len() - 1] == s[s.len() - 2];
-    let n = s.last().copied().unwrap_or(0);
-    if !ok || !n.is_power_of_two() || n < 8 {
-        return Err(r.key_err(
-            key,
-            format!(
-                "expected a square power-of-two probe (N, N) or (modes, N, N), got {}",
-                shape(&p)
-            ),
+    let (_, n) = probe_shape(p.shape()).map_err(|e| r.key_err(key, e))?;
+    r.check_finite_complex(key, &p)?;
+    Ok((
+        p.iter()
+            .map(|z| Complex32::new(z.re as f32, z.im as f32))
+            .collect(),
+        n,
+    ))
+}
+
+/// (modes, N) of a probe array: (N, N), (modes, N, N), (N, N, 1) or (1, modes, N, N), N a
+/// power of two ≥ 8.
+pub(crate) fn probe_shape(s: &[usize]) -> Result<(usize, usize), String> {
+    let (modes, n, m) = match *s {
+        [a, b] if a == b => (1, a, a),
+        [a, b, 1] if a == b => (1, a, a),
+        [p, a, b] if a == b && p >= 1 => (p, a, b),
+        [1, p, a, b] if a == b && p >= 1 => (p, a, b),
+        _ => (0, 0, 1),
+    };
+    if modes == 0 || n != m || !n.is_power_of_two() || n < 8 {
+        return Err(format!(
+            "expected a square power-of-two probe (N, N) or modes (P, N, N), got {s:?}"
         ));
     }
-    if s.len() == 3 && s[0] > 1 {
+    Ok((modes, n))
+}
+
+/// Reads a probe's first mode (N, N) (see [`read_probe_modes`]); a note says when a file has
+/// more.
+pub fn read_probe(path: &Path) -> Result<Vec<Complex32>, DataError> {
+    let (all, n) = read_probe_modes(path)?;
+    if all.len() > n * n {
         crate::data::note(&format!(
-            "{}: '{key}' has {} probe modes; using the first",
-            r.path, s[0]
+            "{}: the probe has {} modes; using the first",
+            path.display(),
+            all.len() / (n * n)
         ));
     }
-    let first: Vec<Complex32> = p
-        .iter()
-        .take(n * n)
-        .map(|z| Complex32::new(z.re as f32, z.im as f32))
-        .collect();
-    if let Some((i, v)) = first
-        .iter()
-        .enumerate()
-        .find(|(_, v)| !v.re.is_finite() || !v.im.is_finite())
-    {
-        return Err(r.key_err(key, format!("non-finite value {v} at flat index {i}")));
-    }
-    Ok(first)
+    Ok(all[..n * n].to_vec())
 }
 
 /// Reads what `ptycho simulate --input` needs: `objectGuess`, `probeGuess` and, if present,

@@ -147,6 +147,7 @@ pub fn write_reconstruction(
             s.object.iter().map(|z| z.arg()).collect::<Vec<f32>>(),
         )?;
         z.array("origin_xy", &[2], s.origin_xy.to_vec())?;
+        z.array("weight", &[s.h, s.w], s.weight.clone())?;
         z.array("xcoords", &[xs.len()], xs.to_vec())?;
         z.array("ycoords", &[ys.len()], ys.to_vec())
     })

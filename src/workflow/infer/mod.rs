@@ -76,6 +76,8 @@ pub struct InferSummary {
     pub peak_gpu_bytes: u64,
     /// Files written in the output directory.
     pub files: Vec<&'static str>,
+    /// Pixels inside the scanned area no patch covers ([`Stitched::holes`]).
+    pub holes: usize,
 }
 
 /// The configuration of the run directory `model_dir` (its `config.toml`), with `overrides`
@@ -176,7 +178,11 @@ pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Resul
             engine.limits().storage_binding_bytes
         );
     }
-    let mut stitcher = Stitcher::new(cfg.data.n, &xs, &ys, cfg.inference.stitch_crop);
+    let weighting = cfg
+        .inference
+        .patch_weighting
+        .weighting(cfg.inference.stitch_crop, &probe);
+    let mut stitcher = Stitcher::weighted(cfg.data.n, &xs, &ys, &weighting);
     let idx: Vec<usize> = (0..set.groups.len()).collect();
     let bar = Progress::epoch("infer", idx.len().div_ceil(batch), cfg.quiet());
     let start = std::time::Instant::now();
@@ -192,6 +198,16 @@ pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Resul
         idx.len() * set.groups.c
     ));
     let s = stitcher.finish();
+    let holes = s.holes(&xs, &ys, weighting.covered_min());
+    if holes > 0 {
+        eprintln!(
+            "note: {holes} pixels ({:.1} %) inside the scanned area are covered by no patch (value 0 there; \
+             `weight` = 0 in reconstruction.npz): scan more densely, or widen each patch's share with \
+             --patch-weighting probe (the central N/2) or a larger --stitch-crop (now {})",
+            100.0 * holes as f64 / (s.w * s.h).max(1) as f64,
+            cfg.inference.stitch_crop
+        );
+    }
     let out = &opts.output_dir;
     npz::write_reconstruction(&out.join("reconstruction.npz"), &s, &xs, &ys)?;
     write_pictures(out, &s)?;
@@ -215,6 +231,7 @@ pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Resul
         size_wh: (s.w, s.h),
         peak_gpu_bytes: engine.memory().peak_bytes,
         files,
+        holes,
     })
 }
 
