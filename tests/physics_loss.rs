@@ -73,7 +73,9 @@ fn amp_loss_kernel_matches_twin() {
             scale: s as f32,
             nll_weight: nll as f32,
             mae_weight: mae as f32,
-            _pad: [0; 3],
+            modes: 1,
+            mode_stride: 0,
+            _pad: 0,
         };
         k.record(&engine, &mut rec, &gf, &gx, &gl, &gg, p).unwrap();
         let (il, ig) = (rec.read(&gl), rec.read(&gg));

@@ -10,6 +10,11 @@
 // `loss` for a deterministic reduction, and the gradient with respect to F in the conjugate-
 // Wirtinger convention (∂L/∂Re F + i ∂L/∂Im F) is dL/dA · F/|F| (0 where |F| = 0) scaled by
 // 1/count. One invocation per element.
+//
+// With an incoherent multi-mode probe (modes > 1) the far field holds every mode's F_p,
+// mode-major (`mode_stride` values apart): the predicted amplitude is A = sqrt(Σ_p |F_p|²) and
+// the gradient with respect to each mode's far field is dL/dA · F_p / A. With modes = 1 this is
+// exactly the single-mode computation above.
 #import shared/index
 
 // Rust twin: crate::physics::AmpLossParams
@@ -19,8 +24,8 @@ struct Params {
     scale: f32,         // s
     nll_weight: f32,
     mae_weight: f32,
-    _pad0: u32,
-    _pad1: u32,
+    modes: u32,         // probe modes P (0 or 1: a single mode)
+    mode_stride: u32,   // values between one mode's far field and the next
     _pad2: u32,
 }
 
@@ -42,8 +47,18 @@ fn main(
     if (i >= params.count) {
         return;
     }
-    let f = far[i];
-    let a = length(f);
+    let modes = max(params.modes, 1u);
+    var a: f32;
+    if (modes == 1u) {
+        a = length(far[i]);
+    } else {
+        var i2 = 0.0;
+        for (var p = 0u; p < modes; p++) {
+            let fp = far[p * params.mode_stride + i];
+            i2 += dot(fp, fp);
+        }
+        a = sqrt(i2);
+    }
     let s = params.scale;
     let x = measured[i];
     let lam = s * s * a * a;
@@ -63,9 +78,12 @@ fn main(
         dl_da += params.mae_weight * s * sign(a - x);
     }
     loss[i] = l;
-    var g = vec2<f32>(0.0, 0.0);
-    if (a > 0.0) {
-        g = f * (dl_da * params.inv_total / a);
+    for (var p = 0u; p < modes; p++) {
+        let k = p * params.mode_stride + i;
+        var g = vec2<f32>(0.0, 0.0);
+        if (a > 0.0) {
+            g = far[k] * (dl_da * params.inv_total / a);
+        }
+        grad[k] = g;
     }
-    grad[i] = g;
 }

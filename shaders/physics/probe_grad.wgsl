@@ -1,8 +1,10 @@
 // Gradient of the loss with respect to the probe (shared by all frames):
 // grad_probe[p] = Σ_f grad_psi[f, p] · conj(obj[f, p])  (ψ = P · O, conjugate-Wirtinger form),
-// summed over frames in ascending order (deterministic, no atomics).
+// summed over frames in ascending order (deterministic, no atomics). With a multi-mode probe
+// (modes > 1) grad_psi holds every mode's exit-wave gradient, mode-major, and
+// grad_probe[m, p] = Σ_f grad_psi[m, f, p] · conj(obj[f, p]).
 //
-// Thread mapping: one invocation per probe pixel, looping over frames.
+// Thread mapping: one invocation per probe value (mode, pixel), looping over frames.
 #import shared/complex
 #import shared/index
 
@@ -10,7 +12,7 @@
 struct Params {
     frame: u32,     // pixels per frame (N·N)
     frames: u32,    // frames summed
-    _pad0: u32,
+    modes: u32,     // probe modes (0 or 1: a single mode)
     _pad1: u32,
 }
 
@@ -27,14 +29,17 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let p = linear_workgroup(wid, nwg) * WG + lid;
-    if (p >= params.frame) {
+    let q = linear_workgroup(wid, nwg) * WG + lid;
+    if (q >= max(params.modes, 1u) * params.frame) {
         return;
     }
+    let m = q / params.frame;
+    let p = q - m * params.frame;
+    let base = m * params.frames * params.frame;
     var acc = vec2<f32>(0.0);
     for (var f = 0u; f < params.frames; f++) {
         let k = f * params.frame + p;
-        acc += cmul_conj(grad_psi[k], obj[k]);
+        acc += cmul_conj(grad_psi[base + k], obj[k]);
     }
-    grad_probe[p] = acc;
+    grad_probe[q] = acc;
 }

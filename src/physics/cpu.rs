@@ -43,8 +43,48 @@ pub fn amp_loss(
     (loss, grad)
 }
 
-/// The whole gridsize-1 forward model in f64: O (B, N, N) → mean loss, given probe P (N, N),
-/// measured amplitudes X (B, N, N) and scale s. Used for finite-difference checks.
+/// Twin of `amp_loss.wgsl` with an incoherent multi-mode probe: `far` holds `modes` far fields
+/// mode-major (each as long as `x`); Â = sqrt(Σ_p |F_p|²); returns the per-element loss and
+/// dL/dF_p for every mode (mode-major). With one mode this is [`amp_loss`].
+pub fn amp_loss_modes(
+    far: &[Complex64],
+    x: &[f64],
+    s: f64,
+    nll_weight: f64,
+    mae_weight: f64,
+    total: usize,
+    modes: usize,
+) -> (Vec<f64>, Vec<Complex64>) {
+    if modes <= 1 {
+        return amp_loss(far, x, s, nll_weight, mae_weight, total);
+    }
+    let len = x.len();
+    // The loss of Â is the single-mode loss of a far field of modulus Â; its dL/dÂ·(1/Â)
+    // scales each mode's field.
+    let amp: Vec<Complex64> = (0..len)
+        .map(|e| {
+            let i2: f64 = (0..modes).map(|p| far[p * len + e].norm_sqr()).sum();
+            Complex64::new(i2.sqrt(), 0.0)
+        })
+        .collect();
+    let (loss, g) = amp_loss(&amp, x, s, nll_weight, mae_weight, total);
+    let mut grad = vec![Complex64::new(0.0, 0.0); modes * len];
+    for e in 0..len {
+        let a = amp[e].re;
+        if a > 0.0 {
+            // g[e] = dL/dÂ / total (a real number times Â/|Â| = 1).
+            let k = g[e].re / a;
+            for p in 0..modes {
+                grad[p * len + e] = far[p * len + e] * k;
+            }
+        }
+    }
+    (loss, grad)
+}
+
+/// The whole gridsize-1 forward model in f64: O (B, N, N) → mean loss, given a probe of one or
+/// more incoherent modes (P, N, N), measured amplitudes X (B, N, N) and scale s. Used for
+/// finite-difference checks.
 pub fn far_field_loss(
     obj: &[Complex64],
     probe: &[Complex64],
@@ -54,12 +94,13 @@ pub fn far_field_loss(
     nll_weight: f64,
     mae_weight: f64,
 ) -> f64 {
-    let far = far_field(obj, probe, n);
-    let (l, _) = amp_loss(&far, x, s, nll_weight, mae_weight, obj.len());
+    let modes = probe.len() / (n * n);
+    let far = far_field_modes(obj, probe, n);
+    let (l, _) = amp_loss_modes(&far, x, s, nll_weight, mae_weight, obj.len(), modes);
     l.iter().sum::<f64>() / obj.len() as f64
 }
 
-/// F = fftshift(FFT₂(P·O))/N per frame.
+/// F = fftshift(FFT₂(P·O))/N per frame (the first mode of `probe`).
 pub fn far_field(obj: &[Complex64], probe: &[Complex64], n: usize) -> Vec<Complex64> {
     let psi: Vec<Complex64> = obj
         .iter()
@@ -71,8 +112,56 @@ pub fn far_field(obj: &[Complex64], probe: &[Complex64], n: usize) -> Vec<Comple
     crate::fft::cpu::fftshift2(&f, n, n)
 }
 
+/// F_p = fftshift(FFT₂(P_p·O))/N for every mode p of `probe` (P × N²), mode-major
+/// (P × frames × N²).
+pub fn far_field_modes(obj: &[Complex64], probe: &[Complex64], n: usize) -> Vec<Complex64> {
+    probe
+        .chunks_exact(n * n)
+        .flat_map(|mode| far_field(obj, mode, n))
+        .collect()
+}
+
+/// dL/dψ_p = FFT₂ᴴ(ifftshift(dL/dF_p))/N for every mode (mode-major).
+fn far_field_adjoint(dfar: &[Complex64], n: usize) -> Vec<Complex64> {
+    dfar.chunks_exact(n * n)
+        .flat_map(|f| {
+            let unshifted = crate::fft::cpu::fftshift2(f, n, n);
+            crate::fft::cpu::fft2_rustfft(&unshifted, n, n, crate::fft::Direction::Inverse)
+                .into_iter()
+                .map(|d| d / n as f64)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Twin of `mode_sum_adjoint.wgsl` (and, for one mode, of the conjugate probe multiply):
+/// dO[f] = Σ_p conj(P_p)·dψ[p, f], modes in ascending order.
+pub fn mode_sum_adjoint(dpsi: &[Complex64], probe: &[Complex64], n: usize) -> Vec<Complex64> {
+    let modes = probe.len() / (n * n);
+    let len = dpsi.len() / modes.max(1);
+    (0..len)
+        .map(|i| {
+            (0..modes)
+                .map(|p| dpsi[p * len + i] * probe[p * n * n + i % (n * n)].conj())
+                .sum()
+        })
+        .collect()
+}
+
+/// Twin of `mode_exit_waves.wgsl`: ψ[p, f] = O[f]·P_p, mode-major.
+pub fn mode_exit_waves(obj: &[Complex64], probe: &[Complex64], n: usize) -> Vec<Complex64> {
+    probe
+        .chunks_exact(n * n)
+        .flat_map(|mode| {
+            obj.iter()
+                .enumerate()
+                .map(move |(i, o)| o * mode[i % (n * n)])
+        })
+        .collect()
+}
+
 /// Analytic gradient dL/dO (conjugate-Wirtinger) of [`far_field_loss`] in f64: the adjoint chain
-/// conj(P)·FFT₂ᴴ(ifftshift(dL/dF))/N.
+/// Σ_p conj(P_p)·FFT₂ᴴ(ifftshift(dL/dF_p))/N.
 pub fn far_field_backward(
     obj: &[Complex64],
     probe: &[Complex64],
@@ -82,14 +171,10 @@ pub fn far_field_backward(
     nll_weight: f64,
     mae_weight: f64,
 ) -> Vec<Complex64> {
-    let far = far_field(obj, probe, n);
-    let (_, dfar) = amp_loss(&far, x, s, nll_weight, mae_weight, obj.len());
-    let unshifted = crate::fft::cpu::fftshift2(&dfar, n, n);
-    let dpsi = crate::fft::cpu::fft2_rustfft(&unshifted, n, n, crate::fft::Direction::Inverse);
-    dpsi.iter()
-        .enumerate()
-        .map(|(i, d)| d / n as f64 * probe[i % (n * n)].conj())
-        .collect()
+    let modes = probe.len() / (n * n);
+    let far = far_field_modes(obj, probe, n);
+    let (_, dfar) = amp_loss_modes(&far, x, s, nll_weight, mae_weight, obj.len(), modes);
+    mode_sum_adjoint(&far_field_adjoint(&dfar, n), probe, n)
 }
 
 /// Bilinear sample of a complex image at (y, x), zero outside (each tap separately).
@@ -334,12 +419,16 @@ pub fn merge_patches_adjoint(
     out
 }
 
-/// Twin of `probe_grad.wgsl`: `Σ_f grad_psi[f] · conj(obj[f])`, frames in ascending order.
+/// Twin of `probe_grad.wgsl`: `Σ_f grad_psi[f] · conj(obj[f])`, frames in ascending order;
+/// with several modes (`grad_psi` = modes × the values of `obj`, mode-major) one gradient per
+/// mode.
 pub fn probe_grad(grad_psi: &[Complex64], obj: &[Complex64], frame: usize) -> Vec<Complex64> {
-    let mut out = vec![Complex64::new(0.0, 0.0); frame];
-    for (p, o) in out.iter_mut().enumerate() {
-        for f in 0..grad_psi.len() / frame {
-            *o += grad_psi[f * frame + p] * obj[f * frame + p].conj();
+    let modes = grad_psi.len() / obj.len().max(1);
+    let mut out = vec![Complex64::new(0.0, 0.0); modes.max(1) * frame];
+    for (q, o) in out.iter_mut().enumerate() {
+        let (m, p) = (q / frame, q % frame);
+        for f in 0..obj.len() / frame {
+            *o += grad_psi[m * obj.len() + f * frame + p] * obj[f * frame + p].conj();
         }
     }
     out
@@ -420,20 +509,12 @@ pub fn model_backward(
     group: Option<&GroupGeometry>,
 ) -> (Vec<Complex64>, Vec<Complex64>) {
     let (obj, wgt) = illuminated_patches(patches, n, group);
-    let far = far_field(&obj, probe, n);
-    let (_, dfar) = amp_loss(&far, x, s, nll_weight, mae_weight, obj.len());
-    let unshifted = crate::fft::cpu::fftshift2(&dfar, n, n);
-    let dpsi: Vec<Complex64> =
-        crate::fft::cpu::fft2_rustfft(&unshifted, n, n, crate::fft::Direction::Inverse)
-            .iter()
-            .map(|d| d / n as f64)
-            .collect();
+    let modes = probe.len() / (n * n);
+    let far = far_field_modes(&obj, probe, n);
+    let (_, dfar) = amp_loss_modes(&far, x, s, nll_weight, mae_weight, obj.len(), modes);
+    let dpsi = far_field_adjoint(&dfar, n);
     let grad_probe = probe_grad(&dpsi, &obj, n * n);
-    let dobj: Vec<Complex64> = dpsi
-        .iter()
-        .enumerate()
-        .map(|(i, d)| d * probe[i % (n * n)].conj())
-        .collect();
+    let dobj = mode_sum_adjoint(&dpsi, probe, n);
     let grad_patches = match (group, wgt) {
         (Some(g), Some(w)) => {
             let frames = patches.len() / (n * n);

@@ -17,9 +17,13 @@ pub static MERGE_PATCHES_ADJOINT: ShaderFile =
     crate::wgsl_kernel!("physics", "merge_patches_adjoint");
 /// `shaders/physics/probe_grad.wgsl`.
 pub static PROBE_GRAD: ShaderFile = crate::wgsl_kernel!("physics", "probe_grad");
+/// `shaders/physics/mode_exit_waves.wgsl`.
+pub static MODE_EXIT_WAVES: ShaderFile = crate::wgsl_kernel!("physics", "mode_exit_waves");
+/// `shaders/physics/mode_sum_adjoint.wgsl`.
+pub static MODE_SUM_ADJOINT: ShaderFile = crate::wgsl_kernel!("physics", "mode_sum_adjoint");
 
 /// Every kernel of the module.
-pub static ALL: [&ShaderFile; 7] = [
+pub static ALL: [&ShaderFile; 9] = [
     &AMP_LOSS,
     &EXTRACT_PATCHES,
     &TRANSLATE,
@@ -27,6 +31,8 @@ pub static ALL: [&ShaderFile; 7] = [
     &MERGE_PATCHES,
     &MERGE_PATCHES_ADJOINT,
     &PROBE_GRAD,
+    &MODE_EXIT_WAVES,
+    &MODE_SUM_ADJOINT,
 ];
 
 /// The Rust twin of every kernel's params struct (checked against naga's layout).
@@ -41,7 +47,9 @@ pub fn params_twins() -> Vec<ParamsTwin> {
                 inv_total,
                 scale,
                 nll_weight,
-                mae_weight
+                mae_weight,
+                modes,
+                mode_stride
             }
         ),
         crate::params_twin!(
@@ -110,6 +118,32 @@ pub fn params_twins() -> Vec<ParamsTwin> {
                 sign
             }
         ),
-        crate::params_twin!(PROBE_GRAD, "Params", ProbeGradParams { frame, frames }),
+        crate::params_twin!(
+            PROBE_GRAD,
+            "Params",
+            ProbeGradParams {
+                frame,
+                frames,
+                modes
+            }
+        ),
+        crate::params_twin!(
+            MODE_EXIT_WAVES,
+            "Params",
+            ModeParams {
+                frame,
+                frames,
+                modes
+            }
+        ),
+        crate::params_twin!(
+            MODE_SUM_ADJOINT,
+            "Params",
+            ModeParams {
+                frame,
+                frames,
+                modes
+            }
+        ),
     ]
 }

@@ -26,8 +26,12 @@ pub struct AmpLossParams {
     pub nll_weight: f32,
     /// Weight of the MAE.
     pub mae_weight: f32,
+    /// Probe modes (0 or 1: one mode; then the far field holds one F per element).
+    pub modes: u32,
+    /// Values between one mode's far field and the next (with modes > 1).
+    pub mode_stride: u32,
     /// Padding to 32 bytes.
-    pub _pad: [u32; 3],
+    pub _pad: u32,
 }
 
 /// The fused amplitude-loss kernel.
@@ -45,7 +49,8 @@ impl AmpLoss {
     }
 
     /// Records per-element losses into `loss` and dL/dF into `grad` for far field `far` and
-    /// measured amplitudes `measured` (all the same length).
+    /// measured amplitudes `measured` (all the same length; with `params.modes` = P > 1, `far`
+    /// and `grad` hold P far fields, mode-major, each as long as `measured`).
     #[allow(clippy::too_many_arguments, reason = "mirrors the kernel's bindings")]
     pub fn record(
         &self,
@@ -57,12 +62,18 @@ impl AmpLoss {
         grad: &GpuBuffer<Complex32>,
         params: AmpLossParams,
     ) -> Result<()> {
-        let n = far.len();
-        measured.expect_len("amp_loss measured", n)?;
+        let modes = params.modes.max(1) as usize;
+        let n = measured.len();
+        far.expect_len("amp_loss far field", modes * n)?;
         loss.expect_len("amp_loss loss", n)?;
-        grad.expect_len("amp_loss grad", n)?;
+        grad.expect_len("amp_loss grad", modes * n)?;
+        if modes > 1 {
+            engine.expect_one_binding(far)?;
+        }
         let p = AmpLossParams {
             count: n as u32,
+            modes: modes as u32,
+            mode_stride: to_u32("amp_loss mode stride", n)?,
             ..params
         };
         let groups = engine.grid((n as u64).div_ceil(256))?;
@@ -89,8 +100,10 @@ pub struct ProbeGradParams {
     pub frame: u32,
     /// Frames summed.
     pub frames: u32,
+    /// Probe modes (0 or 1: one mode).
+    pub modes: u32,
     /// Padding to 16 bytes.
-    pub _pad: [u32; 2],
+    pub _pad: u32,
 }
 
 /// `grad_probe = Σ_f grad_psi[f] · conj(obj[f])` (deterministic: frames in ascending order).
@@ -107,8 +120,9 @@ impl ProbeGrad {
         })
     }
 
-    /// Records the probe gradient for exit-wave gradient `grad_psi` and the illuminated patches
-    /// `obj` (both frames × probe length).
+    /// Records the probe gradient `grad_probe` (modes × N²) for exit-wave gradient `grad_psi`
+    /// (modes × the values of `obj`, mode-major) and the illuminated patches `obj` (frames of
+    /// `frame` = N² values).
     pub fn record(
         &self,
         engine: &Engine,
@@ -116,26 +130,139 @@ impl ProbeGrad {
         grad_psi: &GpuBuffer<Complex32>,
         obj: &GpuBuffer<Complex32>,
         grad_probe: &GpuBuffer<Complex32>,
+        frame: usize,
     ) -> Result<()> {
-        let frame = grad_probe.len();
-        if frame == 0 || grad_psi.len() % frame != 0 {
+        let modes = grad_probe.len() / frame.max(1);
+        if frame == 0
+            || grad_probe.len() != modes * frame
+            || obj.len() % frame != 0
+            || grad_psi.len() != modes * obj.len()
+        {
             return Err(PhysicsError::InvalidArgument(format!(
-                "probe_grad: '{}' is not a whole number of probe frames",
-                grad_psi.label()
+                "probe_grad: '{}' ({} values) is not {modes} mode(s) of the {} patch values of '{}' \
+                 in frames of {frame}",
+                grad_psi.label(),
+                grad_psi.len(),
+                obj.len(),
+                obj.label()
             )));
         }
-        obj.expect_len("probe_grad object", grad_psi.len())?;
         engine.expect_one_binding(grad_psi)?;
         let p = ProbeGradParams {
             frame: to_u32("frame", frame)?,
-            frames: to_u32("frames", grad_psi.len() / frame)?,
-            _pad: [0; 2],
+            frames: to_u32("frames", obj.len() / frame)?,
+            modes: to_u32("modes", modes)?,
+            _pad: 0,
         };
-        let groups = engine.grid((frame as u64).div_ceil(WG as u64))?;
+        let groups = engine.grid((grad_probe.len() as u64).div_ceil(WG as u64))?;
         rec.dispatch(
             &self.kernel,
             &p,
             &[grad_psi.binding(), obj.binding(), grad_probe.binding()],
+            groups,
+        );
+        Ok(())
+    }
+}
+
+/// Params of `shaders/physics/mode_exit_waves.wgsl` and `mode_sum_adjoint.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ModeParams {
+    /// Values per frame (N²).
+    pub frame: u32,
+    /// Frames of object patches.
+    pub frames: u32,
+    /// Probe modes P.
+    pub modes: u32,
+    /// Padding to 16 bytes.
+    pub _pad: u32,
+}
+
+/// The exit waves of an incoherent multi-mode probe and their adjoint:
+/// `mode_exit_waves` (ψ[p, f] = O[f]·P[p], mode-major) and `mode_sum_adjoint`
+/// (dO[f] = Σ_p conj(P[p])·dψ[p, f], modes in ascending order).
+#[derive(Clone, Debug)]
+pub struct ProbeModes {
+    exit: Kernel,
+    adjoint: Kernel,
+}
+
+impl ProbeModes {
+    /// Builds the pipelines.
+    pub fn new(engine: &Engine) -> Result<Self> {
+        Ok(ProbeModes {
+            exit: engine.kernel(&super::kernels::MODE_EXIT_WAVES, &[("WG", 256.0)])?,
+            adjoint: engine.kernel(&super::kernels::MODE_SUM_ADJOINT, &[("WG", 256.0)])?,
+        })
+    }
+
+    fn params(
+        obj: &GpuBuffer<Complex32>,
+        probe: &GpuBuffer<Complex32>,
+        frame: usize,
+    ) -> Result<ModeParams> {
+        if frame == 0 || obj.len() % frame != 0 || probe.len() % frame != 0 || probe.is_empty() {
+            return Err(PhysicsError::InvalidArgument(format!(
+                "probe modes: '{}' ({} values) and '{}' ({} values) are not whole frames of {frame}",
+                obj.label(),
+                obj.len(),
+                probe.label(),
+                probe.len()
+            )));
+        }
+        Ok(ModeParams {
+            frame: to_u32("frame", frame)?,
+            frames: to_u32("frames", obj.len() / frame)?,
+            modes: to_u32("modes", probe.len() / frame)?,
+            _pad: 0,
+        })
+    }
+
+    /// Records ψ[p, f] = O[f]·P[p] into `psi` (modes × the values of `obj`).
+    pub fn record_exit(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        obj: &GpuBuffer<Complex32>,
+        probe: &GpuBuffer<Complex32>,
+        psi: &GpuBuffer<Complex32>,
+        frame: usize,
+    ) -> Result<()> {
+        let p = Self::params(obj, probe, frame)?;
+        psi.expect_len("exit waves of every mode", p.modes as usize * obj.len())?;
+        engine.expect_one_binding(psi)?;
+        let groups = engine.grid((psi.len() as u64).div_ceil(256))?;
+        rec.dispatch(
+            &self.exit,
+            &p,
+            &[obj.binding(), probe.binding(), psi.binding()],
+            groups,
+        );
+        Ok(())
+    }
+
+    /// Records dO[f] = Σ_p conj(P[p])·dψ[p, f] into `dobj` (the values of one mode of `grad_psi`).
+    pub fn record_adjoint(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        grad_psi: &GpuBuffer<Complex32>,
+        probe: &GpuBuffer<Complex32>,
+        dobj: &GpuBuffer<Complex32>,
+        frame: usize,
+    ) -> Result<()> {
+        let p = Self::params(dobj, probe, frame)?;
+        grad_psi.expect_len(
+            "exit-wave gradient of every mode",
+            p.modes as usize * dobj.len(),
+        )?;
+        engine.expect_one_binding(grad_psi)?;
+        let groups = engine.grid((dobj.len() as u64).div_ceil(256))?;
+        rec.dispatch(
+            &self.adjoint,
+            &p,
+            &[grad_psi.binding(), probe.binding(), dobj.binding()],
             groups,
         );
         Ok(())
@@ -167,7 +294,9 @@ struct Merged {
     grad_obj: GpuBuffer<Complex32>,
 }
 
-/// Forward model + loss + backward for `frames` object patches of N×N with one probe:
+/// Forward model + loss + backward for `frames` object patches of N×N with a probe of one or
+/// more incoherent modes (with P > 1 modes: ψ_p = P_p·O, F_p as below, and Â = sqrt(Σ_p |F_p|²);
+/// every buffer after the probe multiply holds P batches, mode-major):
 /// for gridsize > 1 (see [`FarFieldModel::with_grouping`]) the object_big merge of each group
 /// and the re-extraction of its members come first; then ψ = P·O, F = fftshift(FFT₂ ψ)/N,
 /// loss(|F|, X), and the adjoint chain dL/dO = conj(P)·FFT₂ᴴ(ifftshift(dL/dF))/N (then back
@@ -176,6 +305,10 @@ struct Merged {
 pub struct FarFieldModel {
     n: usize,
     frames: usize,
+    /// Probe modes P (incoherent: the modes add in intensity).
+    modes: usize,
+    /// The exit-wave kernels of P > 1 modes (None for one mode: the probe multiply).
+    probe_modes: Option<ProbeModes>,
     probe: GpuBuffer<Complex32>,
     scale: f32,
     nll_weight: f32,
@@ -207,17 +340,18 @@ impl FarFieldModel {
         nll_weight: f32,
         mae_weight: f32,
     ) -> Result<Self> {
-        if probe.len() != n * n {
+        if probe.is_empty() || probe.len() % (n * n) != 0 {
             return Err(PhysicsError::InvalidArgument(format!(
-                "probe has {} values, expected {n}×{n}",
+                "probe has {} values, expected modes × {n}×{n}",
                 probe.len()
             )));
         }
+        let modes = probe.len() / (n * n);
         let fwd = FftPlan::with_options(
             engine,
             n,
             n,
-            frames,
+            modes * frames,
             Direction::Forward,
             FftOptions {
                 norm: Norm::Ortho,
@@ -229,7 +363,7 @@ impl FarFieldModel {
             engine,
             n,
             n,
-            frames,
+            modes * frames,
             Direction::Inverse,
             FftOptions {
                 norm: Norm::Ortho,
@@ -242,6 +376,12 @@ impl FarFieldModel {
         Ok(FarFieldModel {
             n,
             frames,
+            modes,
+            probe_modes: if modes > 1 {
+                Some(ProbeModes::new(engine)?)
+            } else {
+                None
+            },
             probe: engine.upload("physics.probe", probe)?,
             scale,
             nll_weight,
@@ -255,9 +395,9 @@ impl FarFieldModel {
             merged: None,
             sum_scratch: sum.scratch(engine, len, 1)?,
             sum,
-            psi: engine.alloc("physics.psi", len)?,
-            far: engine.alloc("physics.far", len)?,
-            dfar: engine.alloc("physics.dfar", len)?,
+            psi: engine.alloc("physics.psi", modes * len)?,
+            far: engine.alloc("physics.far", modes * len)?,
+            dfar: engine.alloc("physics.dfar", modes * len)?,
             loss_elems: engine.alloc("physics.loss", len)?,
         })
     }
@@ -381,15 +521,20 @@ impl FarFieldModel {
             }
             None => obj,
         };
-        self.cmul.record(
-            engine,
-            rec,
-            lit,
-            &self.probe,
-            &self.psi,
-            self.n * self.n,
-            false,
-        )?;
+        match &self.probe_modes {
+            None => self.cmul.record(
+                engine,
+                rec,
+                lit,
+                &self.probe,
+                &self.psi,
+                self.n * self.n,
+                false,
+            )?,
+            Some(pm) => {
+                pm.record_exit(engine, rec, lit, &self.probe, &self.psi, self.n * self.n)?
+            }
+        }
         self.fwd
             .record(engine, rec, &self.psi, &self.far, &self.fft_scratch)?;
         let params = AmpLossParams {
@@ -398,7 +543,9 @@ impl FarFieldModel {
             scale: self.scale,
             nll_weight: self.nll_weight,
             mae_weight: self.mae_weight,
-            _pad: [0; 3],
+            modes: self.modes as u32,
+            mode_stride: 0,
+            _pad: 0,
         };
         self.loss.record(
             engine,
@@ -442,16 +589,14 @@ impl FarFieldModel {
         self.adj
             .record(engine, rec, &self.dfar, &self.psi, &self.fft_scratch)?;
         if let Some((obj, grad_probe)) = probe {
-            grad_probe.expect_len("probe gradient", self.n * self.n)?;
+            grad_probe.expect_len("probe gradient", self.modes * self.n * self.n)?;
             let lit = self.merged.as_ref().map_or(obj, |m| &m.obj);
             self.probe_grad
-                .record(engine, rec, &self.psi, lit, grad_probe)?;
+                .record(engine, rec, &self.psi, lit, grad_probe, self.n * self.n)?;
         }
-        let n2 = self.n * self.n;
         match &self.merged {
             Some(m) => {
-                self.cmul
-                    .record(engine, rec, &self.psi, &self.probe, &m.grad_obj, n2, true)?;
+                self.record_to_patches(engine, rec, &m.grad_obj)?;
                 m.translate.record_adjoint(
                     engine,
                     rec,
@@ -470,10 +615,30 @@ impl FarFieldModel {
                     dobj,
                 )
             }
+            None => self.record_to_patches(engine, rec, dobj),
+        }
+    }
+
+    /// dL/d(illuminated patches) = Σ_p conj(P_p)·dL/dψ_p into `target` (one mode: the
+    /// conjugate probe multiply).
+    fn record_to_patches(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        target: &GpuBuffer<Complex32>,
+    ) -> Result<()> {
+        let n2 = self.n * self.n;
+        match &self.probe_modes {
             None => Ok(self
                 .cmul
-                .record(engine, rec, &self.psi, &self.probe, dobj, n2, true)?),
+                .record(engine, rec, &self.psi, &self.probe, target, n2, true)?),
+            Some(pm) => pm.record_adjoint(engine, rec, &self.psi, &self.probe, target, n2),
         }
+    }
+
+    /// Probe modes P.
+    pub fn modes(&self) -> usize {
+        self.modes
     }
 
     /// The far field F of the last recorded forward pass (fftshifted, orthonormal).

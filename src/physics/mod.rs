@@ -15,7 +15,10 @@ pub mod merge;
 pub mod translate;
 
 pub use extract::{ExtractParams, ExtractPatches};
-pub use loss::{AmpLoss, AmpLossParams, FarFieldModel, Grouping, ProbeGrad, ProbeGradParams};
+pub use loss::{
+    AmpLoss, AmpLossParams, FarFieldModel, Grouping, ModeParams, ProbeGrad, ProbeGradParams,
+    ProbeModes,
+};
 pub use merge::{MergeGeometry, MergeParams, MergePatches, canvas_side};
 pub use translate::{Translate, TranslateGeometry, TranslateParams};
 

@@ -322,13 +322,38 @@ fn physics_checks(v: &mut Vec<Check>) {
         ),
         &["cmul", "fft_lines", "reduce_sum"],
     ));
-    for (kernel, members) in [("probe_grad", 1usize), ("merge_patches_adjoint", 4)] {
-        let variant = if members == 1 {
-            "gridsize 1"
-        } else {
-            "gridsize 2"
+    for (kernel, members, modes) in [
+        ("probe_grad", 1usize, 1usize),
+        ("merge_patches_adjoint", 4, 1),
+        ("mode_exit_waves", 1, 3),
+        ("mode_sum_adjoint", 4, 2),
+    ] {
+        let variant = match (members, modes) {
+            (1, 1) => "gridsize 1".to_string(),
+            (_, 1) => "gridsize 2".to_string(),
+            (1, p) => format!("gridsize 1, {p} probe modes"),
+            (_, p) => format!("gridsize 2, {p} probe modes"),
         };
-        let chain: &'static [&'static str] = if members > 1 {
+        let chain: &'static [&'static str] = if modes > 1 && members > 1 {
+            &[
+                "translate",
+                "translate_adjoint",
+                "merge_patches",
+                "mode_exit_waves",
+                "mode_sum_adjoint",
+                "probe_grad",
+                "fft_lines",
+                "amp_loss",
+            ]
+        } else if modes > 1 {
+            &[
+                "mode_exit_waves",
+                "mode_sum_adjoint",
+                "probe_grad",
+                "fft_lines",
+                "amp_loss",
+            ]
+        } else if members > 1 {
             &[
                 "translate",
                 "translate_adjoint",
@@ -348,7 +373,8 @@ fn physics_checks(v: &mut Vec<Check>) {
                 Bound::sums(frames * n * n),
                 move |e| {
                     let frames = 2 * members;
-                    let (probe, obj, x) = physics_inputs(n, frames);
+                    let (_, obj, x) = physics_inputs(n, frames);
+                    let probe = complexes(modes * n * n, 7);
                     let offsets: Vec<[f32; 2]> = reals(2 * frames, 11)
                         .chunks(2)
                         .map(|p| {
@@ -365,7 +391,10 @@ fn physics_checks(v: &mut Vec<Check>) {
                     model.write_offsets(e, &offsets)?;
                     let (go, gx) = (e.upload("obj", &obj)?, e.upload("x", &x)?);
                     let dobj = e.upload("dobj", &vec![Complex32::new(f32::NAN, 0.0); obj.len()])?;
-                    let dprobe = e.upload("dprobe", &vec![Complex32::new(f32::NAN, 0.0); n * n])?;
+                    let dprobe = e.upload(
+                        "dprobe",
+                        &vec![Complex32::new(f32::NAN, 0.0); modes * n * n],
+                    )?;
                     let mut rec = e.recording("selftest.physics");
                     model.record_loss(e, &mut rec, &go, &gx)?;
                     model.record_backward_with_probe(e, &mut rec, &dobj, Some((&go, &dprobe)))?;
