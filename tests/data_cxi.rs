@@ -39,7 +39,7 @@ fn ptychodus_layout_fixture_matches_its_numpy_values() {
     let amp: Array3<f32> = want.by_name("diff3d").unwrap();
     let xs: Array1<f64> = want.by_name("xcoords").unwrap();
     let ys: Array1<f64> = want.by_name("ycoords").unwrap();
-    let probe: Array2<Complex32> = want.by_name("probeGuess").unwrap();
+    let probe: Array3<Complex32> = want.by_name("probeGuess").unwrap();
     let px: Array1<f64> = want.by_name("pixel_size_m").unwrap();
     assert_eq!((d.len(), d.n), (6, 8));
     // sqrt of u16 counts, masked pixels zero: correctly rounded either way, so equal.
@@ -265,7 +265,7 @@ fn an_object_puts_positions_in_its_pixel_frame() {
     let (oh, ow, o) = d.object.as_ref().unwrap();
     assert_eq!((*oh, *ow, o[w + 3]), (h, w, Complex32::new(1.0, 3.0)));
     // simulate --input takes the same object, probe and positions.
-    let (so, (sh, sw), sp, pos) =
+    let (so, (sh, sw), sp, _, pos) =
         ptycho::data::read_sim_input(&p, &ReadOptions::default()).unwrap();
     assert_eq!((&so, sh, sw, &sp), (o, h, w, &d.probe));
     assert_eq!(pos.unwrap(), (d.xcoords.clone(), d.ycoords.clone()));
@@ -324,7 +324,7 @@ fn probe_options_replace_fall_back_or_ask_for_one() {
         probe: Some(fixture("tiny.cxi")),
         ..Default::default()
     };
-    assert_eq!(read_dataset(&p, &opts).unwrap().probe.len(), 64);
+    assert_eq!(read_dataset(&p, &opts).unwrap().probe.len(), 2 * 64);
 }
 
 #[test]

@@ -257,7 +257,7 @@ fn probe_file_replaces_the_data_files_probe() {
     let data = tmp("probe-data.npz");
     write_dataset(&data, &d).unwrap();
     let pf = tmp("probe-only.npz");
-    // A Ptychodus-product-style (modes, N, N) `probe`: the first mode is used.
+    // A Ptychodus-product-style (modes, N, N) `probe`: every mode is used.
     write_raw(&pf, |w| {
         w.add_array(
             "probe",
@@ -270,7 +270,9 @@ fn probe_file_replaces_the_data_files_probe() {
         ..Default::default()
     };
     let got = ptycho::data::read_dataset(&data, &opts).unwrap();
-    assert!(got.probe.iter().all(|z| *z == Complex32::new(5.0, 0.0)));
+    assert_eq!(got.modes(), 2);
+    assert!(got.probe[..64].iter().all(|z| *z == Complex32::new(5.0, 0.0)));
+    assert!(got.probe[64..].iter().all(|z| *z == Complex32::new(6.0, 0.0)));
     assert_eq!(got.diff, d.diff);
 }
 

@@ -83,7 +83,7 @@ fn valid(d: &Dataset) -> Result<(), String> {
             d.ycoords.len()
         ));
     }
-    if d.diff.len() != m * n * n || d.probe.len() != n * n {
+    if d.diff.len() != m * n * n || d.probe.is_empty() || d.probe.len() % (n * n) != 0 {
         return Err(format!(
             "diff {} / probe {} values for M {m}, N {n}",
             d.diff.len(),
@@ -121,15 +121,21 @@ fn run_readers(path: &Path, input: &str) -> Result<bool, TestCaseError> {
     let sim = catch_unwind(AssertUnwindSafe(|| {
         ptycho::data::read_sim_input(path, &opts)
     }));
-    check("read_sim_input", path, input, sim, |(o, (h, w), p, pos)| {
-        if o.len() != h * w || !p.len().is_power_of_two() {
-            return Err("bad sizes".into());
-        }
-        match pos {
-            Some((x, y)) if x.len() != y.len() => Err("positions differ in length".into()),
-            _ => Ok(()),
-        }
-    })?;
+    check(
+        "read_sim_input",
+        path,
+        input,
+        sim,
+        |(o, (h, w), p, n, pos)| {
+            if o.len() != h * w || !n.is_power_of_two() || p.is_empty() || p.len() % (n * n) != 0 {
+                return Err("bad sizes".into());
+            }
+            match pos {
+                Some((x, y)) if x.len() != y.len() => Err("positions differ in length".into()),
+                _ => Ok(()),
+            }
+        },
+    )?;
     let pat = catch_unwind(AssertUnwindSafe(|| {
         npz::read_patches(path, "ground_truth_patches")
     }));
@@ -139,9 +145,9 @@ fn run_readers(path: &Path, input: &str) -> Result<bool, TestCaseError> {
         }
         Ok(())
     })?;
-    let probe = catch_unwind(AssertUnwindSafe(|| ptycho::data::read_probe(path)));
-    check("read_probe", path, input, probe, |p| {
-        if !p.len().is_power_of_two() {
+    let probe = catch_unwind(AssertUnwindSafe(|| ptycho::data::read_probe_modes(path)));
+    check("read_probe_modes", path, input, probe, |(p, n)| {
+        if !n.is_power_of_two() || p.is_empty() || p.len() % (n * n) != 0 {
             return Err("bad probe size".into());
         }
         Ok(())
@@ -574,14 +580,14 @@ mod cxi {
             path,
             input,
             sim,
-            |(o, (h, w), _, _)| {
+            |(o, (h, w), _, _, _)| {
                 (o.len() == h * w)
                     .then_some(())
                     .ok_or_else(|| "bad object size".into())
             },
         )?;
-        let probe = catch_unwind(AssertUnwindSafe(|| ptycho::data::read_probe(path)));
-        check("read_probe (CXI)", path, input, probe, |_| Ok(()))?;
+        let probe = catch_unwind(AssertUnwindSafe(|| ptycho::data::read_probe_modes(path)));
+        check("read_probe_modes (CXI)", path, input, probe, |_| Ok(()))?;
         Ok(ok)
     }
 

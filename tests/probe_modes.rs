@@ -5,10 +5,11 @@
 
 mod common;
 
-use common::{Rng, flat, gpu_or_skip};
+use common::{Rng, flat, gpu_or_skip, ok, ptycho};
 use num_complex::{Complex32, Complex64};
 use ptycho::physics::cpu::{self, GroupGeometry};
 use ptycho::physics::{FarFieldModel, Grouping, canvas_side};
+use std::path::{Path, PathBuf};
 
 fn c64(v: &[Complex32]) -> Vec<Complex64> {
     v.iter()
@@ -290,4 +291,269 @@ fn one_mode_runs_the_single_mode_kernels() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("modes × 16×16"), "{e}");
+}
+
+#[test]
+fn generated_modes_are_orthogonal_and_share_the_power() {
+    let n = 32;
+    let mut primary = ptycho::simulate::objects::default_probe(n);
+    ptycho::simulate::objects::defocus_probe(&mut primary, n, 4.0);
+    let powers = [0.6, 0.3, 0.1];
+    let modes = ptycho::simulate::objects::probe_modes(&primary, n, &powers);
+    assert_eq!(modes.len(), 3 * n * n);
+    let energy: f64 = primary.iter().map(|z| z.norm_sqr() as f64).sum();
+    let m = |p: usize| &modes[p * n * n..(p + 1) * n * n];
+    for p in 0..3 {
+        let e: f64 = m(p).iter().map(|z| z.norm_sqr() as f64).sum();
+        assert!(
+            (e / energy - powers[p]).abs() < 1e-5,
+            "mode {p}: power {}",
+            e / energy
+        );
+        for q in 0..p {
+            let dot: Complex64 = m(p)
+                .iter()
+                .zip(m(q))
+                .map(|(a, b)| {
+                    Complex64::new(a.re as f64, a.im as f64).conj()
+                        * Complex64::new(b.re as f64, b.im as f64)
+                })
+                .sum();
+            assert!(dot.norm() < 1e-5 * energy, "modes {p}, {q}: overlap {dot}");
+        }
+    }
+    // The first mode is the primary, scaled.
+    let k = (powers[0]).sqrt() as f32;
+    for (a, b) in m(0).iter().zip(&primary) {
+        assert!((a - b * k).norm() < 1e-5 * (1.0 + b.norm()));
+    }
+}
+
+#[test]
+fn probe_mask_is_the_blurred_disk() {
+    use ptycho::physics::probe::probe_mask;
+    let n = 32;
+    // Hard disk of diameter 16: pixels with centred coordinates inside radius 8.
+    let hard = probe_mask(n, 16.0, 0.0);
+    let inside = hard.iter().filter(|&&v| v == 1.0).count();
+    assert_eq!(inside + hard.iter().filter(|&&v| v == 0.0).count(), n * n);
+    // Centres at ±0.5, ±1.5, …: the count of (i + 0.5)² + (j + 0.5)² < 64 over the quadrant, × 4.
+    let quadrant = (0..16)
+        .flat_map(|i| (0..16).map(move |j| (i, j)))
+        .filter(|&(i, j)| ((i as f64 + 0.5).powi(2) + (j as f64 + 0.5).powi(2)).sqrt() < 8.0)
+        .count();
+    assert_eq!(inside, 4 * quadrant);
+    let soft = probe_mask(n, 16.0, 1.0);
+    let max = soft.iter().copied().fold(0.0f64, f64::max);
+    assert!((max - 1.0).abs() < 1e-12 && soft.iter().all(|v| (0.0..=1.0).contains(v)));
+    // Symmetric under the centred flips, 1 at the centre, tapering across the edge.
+    for r in 0..n {
+        for c in 0..n {
+            let v = soft[r * n + c];
+            assert!((v - soft[(n - 1 - r) * n + c]).abs() < 1e-12);
+            assert!((v - soft[r * n + (n - 1 - c)]).abs() < 1e-12);
+            assert!((v - soft[c * n + r]).abs() < 1e-12);
+        }
+    }
+    let row = |c: usize| soft[(n / 2) * n + c];
+    assert!(
+        row(n / 2) > 0.99 && row(n / 2 + 7) > 0.3 && row(n / 2 + 7) < 0.9 && row(n / 2 + 11) < 1e-3
+    );
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ptycho-modes-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn npz_shape(p: &Path, key: &str) -> Vec<usize> {
+    let mut z = ndarray_npy::NpzReader::new(std::fs::File::open(p).unwrap()).unwrap();
+    z.by_name::<ndarray::OwnedRepr<Complex32>, ndarray::IxDyn>(key)
+        .unwrap()
+        .shape()
+        .to_vec()
+}
+
+#[test]
+fn simulate_train_infer_and_stitch_with_two_modes() {
+    if gpu_or_skip().is_none() {
+        return;
+    }
+    let d = tmp("e2e");
+    let sim = d.join("sim.npz");
+    ok(ptycho([
+        "simulate",
+        "--output",
+        s(&sim),
+        "--n",
+        "16",
+        "--object-size",
+        "48",
+        "--n-images",
+        "40",
+        "--probe-defocus",
+        "3",
+        "--probe-modes",
+        "2",
+        "--probe-mode-power",
+        "0.75,0.25",
+        "--no-noise",
+    ]));
+    assert_eq!(npz_shape(&sim, "probeGuess"), vec![2, 16, 16]);
+    // Noiseless amplitudes: A² = Σ_p |F(P_p·Y)|², against the f64 twin on the written patches.
+    let data = ptycho::data::npz::read_dataset(&sim).unwrap();
+    assert_eq!(
+        (data.modes(), data.metadata["probe_modes"].as_u64()),
+        (2, Some(2))
+    );
+    let (p, y) = (c64(&data.probe), c64(data.patches.as_ref().unwrap()));
+    let far = cpu::far_field_modes(&y, &p, 16);
+    let len = y.len();
+    let want: Vec<f64> = (0..len)
+        .map(|e| (far[e].norm_sqr() + far[len + e].norm_sqr()).sqrt())
+        .collect();
+    let got: Vec<f64> = data.diff.iter().map(|&v| v as f64).collect();
+    let (l2, _) = common::rel_errors(&got, &want);
+    assert!(l2 < 1e-5, "amplitudes rel L2 {l2:e}");
+    // Train and infer keep both modes.
+    let run = d.join("run");
+    ok(ptycho([
+        "train",
+        "--train-data",
+        s(&sim),
+        "--output-dir",
+        s(&run),
+        "--n",
+        "16",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--n-filters-scale",
+        "1",
+        "--stitch-crop",
+        "8",
+        "--quiet",
+    ]));
+    assert_eq!(npz_shape(&run.join("bundle.npz"), "probe"), vec![2, 16, 16]);
+    let out = d.join("out");
+    ok(ptycho([
+        "infer",
+        "--model",
+        s(&run),
+        "--test-data",
+        s(&sim),
+        "--output-dir",
+        s(&out),
+        "--patch-weighting",
+        "probe",
+    ]));
+    assert_eq!(
+        npz_shape(&out.join("product.npz"), "probe"),
+        vec![2, 16, 16]
+    );
+    // Stitching the ground truth with the file's two-mode probe intensity as the weight.
+    let st = d.join("st.npz");
+    ok(ptycho([
+        "stitch",
+        "--input",
+        s(&sim),
+        "--output",
+        s(&st),
+        "--patch-weighting",
+        "probe",
+    ]));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn the_forward_mask_multiplies_the_probe_and_bad_values_are_one_line() {
+    if gpu_or_skip().is_none() {
+        return;
+    }
+    let d = tmp("mask");
+    let sim = d.join("sim.npz");
+    ok(ptycho([
+        "simulate",
+        "--output",
+        s(&sim),
+        "--n",
+        "16",
+        "--object-size",
+        "48",
+        "--n-images",
+        "24",
+    ]));
+    let run = d.join("run");
+    let base = [
+        "train",
+        "--train-data",
+        s(&sim),
+        "--n",
+        "16",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--n-filters-scale",
+        "1",
+        "--stitch-crop",
+        "8",
+        "--quiet",
+        "--probe-mask",
+        "--probe-mask-diameter",
+        "6",
+        "--probe-mask-sigma",
+        "0",
+    ];
+    let mut args: Vec<&str> = base.to_vec();
+    args.extend(["--output-dir", s(&run)]);
+    ok(ptycho(args));
+    // The model's probe is zero outside the 6-px disk, the normalised raw probe inside it.
+    let mut z =
+        ndarray_npy::NpzReader::new(std::fs::File::open(run.join("bundle.npz")).unwrap()).unwrap();
+    let probe: Vec<Complex32> = z
+        .by_name::<ndarray::OwnedRepr<Complex32>, ndarray::IxDyn>("probe")
+        .unwrap()
+        .iter()
+        .copied()
+        .collect();
+    let mask = ptycho::physics::probe::probe_mask(16, 6.0, 0.0);
+    let raw = ptycho::data::npz::read_dataset(&sim).unwrap().probe;
+    let inside: f64 = raw
+        .iter()
+        .zip(&mask)
+        .map(|(p, m)| m * p.norm() as f64)
+        .sum();
+    let k = 1.0 / (4.0 * inside / 256.0);
+    for i in 0..256 {
+        let want = raw[i] * (mask[i] * k) as f32;
+        assert!(
+            (probe[i] - want).norm() <= 1e-5 * (1.0 + want.norm()),
+            "pixel {i}: {} vs {want}",
+            probe[i]
+        );
+    }
+    assert!(mask.iter().filter(|&&m| m == 0.0).count() > 200);
+    // A mask wider than the patch: one line naming the key, exit 2, nothing written.
+    let bad = d.join("bad");
+    let mut args: Vec<&str> = base.to_vec();
+    let at = args.len() - 3;
+    args[at] = "100";
+    args.extend(["--output-dir", s(&bad)]);
+    let out = ptycho(args);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("model.probe_mask_diameter") && err.contains("100"),
+        "{err}"
+    );
+    assert!(!bad.exists());
+    std::fs::remove_dir_all(&d).unwrap();
 }

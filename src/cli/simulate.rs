@@ -65,6 +65,20 @@ pub struct SimulateArgs {
     /// ambiguity).
     #[arg(long, default_value_t = 0.0, value_name = "RADIANS")]
     pub probe_defocus: f64,
+    /// Simulate with K incoherent probe modes (the modes add in intensity): orthogonal modes
+    /// made from the probe's first mode (Gram–Schmidt of the probe times 1, x, y, xy, …),
+    /// sharing its power by --probe-mode-power [default: the input file's modes, or 1].
+    #[arg(long, value_name = "K")]
+    pub probe_modes: Option<usize>,
+    /// Power fraction of each probe mode, comma separated, one per mode (normalised to sum 1)
+    /// [default: ∝ 2^−p, e.g. 0.67,0.33 for 2 modes].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "FRACTIONS",
+        requires = "probe_modes"
+    )]
+    pub probe_mode_power: Option<Vec<f64>>,
     /// Photons per pattern (mean).
     #[arg(long, default_value_t = 1e9)]
     pub nphotons: f64,
@@ -98,6 +112,8 @@ impl From<SimulateArgs> for SimulateSpec {
             step: a.step,
             buffer: a.buffer,
             probe_defocus: a.probe_defocus,
+            probe_modes: a.probe_modes,
+            probe_mode_power: a.probe_mode_power,
             nphotons: a.nphotons,
             seed: a.seed,
             no_noise: a.no_noise,

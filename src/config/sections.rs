@@ -87,6 +87,13 @@ sections! {
         probe_scale: f64 = 4.0, Meta::value("--probe-scale", Training);
         /// use the disk mask (radius N/4) in the probe normalisation
         probe_mask: bool = true, Meta::FILE;
+        /// multiply the probe by PtychoPINN's soft disk mask in the forward model (its
+        /// --probe-mask; off by default, as there); the normalisation then uses that mask
+        probe_mask_forward: bool = false, Meta::with(Flag::Switch("--probe-mask", true), Training);
+        /// Gaussian blur of the forward-model mask's edge in pixels (0 = hard disk)
+        probe_mask_sigma: f64 = 1.0, Meta::value("--probe-mask-sigma", Training);
+        /// diameter of the forward-model mask in pixels; 0 = N/2
+        probe_mask_diameter: f64 = 0.0, Meta::value("--probe-mask-diameter", Training);
     }
 
     /// `[training]`: optimisation settings.

@@ -62,6 +62,20 @@ impl Config {
         if !(m.probe_scale > 0.0 && m.probe_scale.is_finite()) {
             return bad("model.probe_scale", m.probe_scale, "a positive number");
         }
+        if !(m.probe_mask_sigma >= 0.0 && m.probe_mask_sigma.is_finite()) {
+            return bad(
+                "model.probe_mask_sigma",
+                m.probe_mask_sigma,
+                "a number ≥ 0 (pixels; 0 = a hard edge)",
+            );
+        }
+        if !(m.probe_mask_diameter >= 0.0 && m.probe_mask_diameter <= d.n as f64) {
+            return bad(
+                "model.probe_mask_diameter",
+                m.probe_mask_diameter,
+                "in 0..=data.n pixels (0 = N/2)",
+            );
+        }
         if t.epochs == 0 {
             return bad("training.epochs", t.epochs, "at least 1");
         }

@@ -280,12 +280,20 @@ impl Cxi {
         Ok((first, h, w, planes))
     }
 
-    /// The probe (N, N), first mode; `None` if the file has none.
-    fn probe(&self, n: Option<usize>) -> Result<Option<Vec<Complex32>>, DataError> {
+    /// The probe, every mode (modes × N × N, from (N, N) or (modes…, N, N)), and N; `None` if
+    /// the file has none.
+    fn probe(&self, n: Option<usize>) -> Result<Option<(Vec<Complex32>, usize)>, DataError> {
         let Some(p) = self.first(&PROBE_PATHS) else {
             return Ok(None);
         };
-        let (probe, h, w, modes) = self.first_plane(p)?;
+        let (v, shape) = self.complex(p)?;
+        if shape.len() < 2 || shape.contains(&0) {
+            return Err(self.err(
+                p,
+                format!("expected shape (H, W) or (modes…, H, W), got {shape:?}"),
+            ));
+        }
+        let (h, w) = (shape[shape.len() - 2], shape[shape.len() - 1]);
         let size_ok = match n {
             Some(n) => h == n && w == n,
             None => h == w && h.is_power_of_two() && h >= 8,
@@ -299,13 +307,22 @@ impl Cxi {
                 },
             ));
         }
-        if modes > 1 {
+        // Ptychodus's 4-D probe is coherent (OPR) × incoherent × y × x: the incoherent modes of
+        // the first coherent mode (the others vary the probe across positions, which ptycho's
+        // model does not); 3-D is incoherent modes.
+        let coherent = if shape.len() >= 4 { shape[0] } else { 1 };
+        let per = v.len() / coherent.max(1);
+        if coherent > 1 {
             crate::data::note(&format!(
-                "{}: '{p}' holds {modes} probe modes; using the first",
+                "{}: '{p}' holds {coherent} coherent (OPR) probe modes; using the first",
                 self.path
             ));
         }
-        Ok(Some(probe))
+        let probe = v[..per]
+            .iter()
+            .map(|z| Complex32::new(z.re as f32, z.im as f32))
+            .collect();
+        Ok(Some((probe, h)))
     }
 
     /// Translations (x, y) in metres and the path they came from.
@@ -517,14 +534,14 @@ pub fn read_dataset(
     let probe = match src.given(path, n)? {
         Some(p) => p,
         None => match (f.probe(Some(n))?, src.fallback()) {
-            (Some(p), _) => p,
-            (None, Some(p)) if p.len() == n * n => p.to_vec(),
+            (Some((p, _)), _) => p,
+            (None, Some(p)) if !p.is_empty() && p.len() % (n * n) == 0 => p.to_vec(),
             (None, Some(p)) => {
-                let k = (p.len() as f64).sqrt() as usize;
                 return Err(f.err(
                     &PROBE_PATHS.join(" or "),
                     format!(
-                        "absent, and the fallback (model) probe is {k}×{k} but the patterns are {n}×{n}"
+                        "absent, and the fallback (model) probe of {} values is not modes × {n}×{n} like the patterns",
+                        p.len()
                     ),
                 ));
             }
@@ -571,13 +588,12 @@ pub fn read_sim_input(path: &Path, pixel_size_m: Option<f64>) -> Result<SimInput
     let (o, h, w, c) = f
         .object()?
         .ok_or_else(|| f.missing(&[OBJECT_PATH], "no object"))?;
-    let probe = f.probe(None)?.ok_or_else(|| {
+    let (probe, n) = f.probe(None)?.ok_or_else(|| {
         f.err(
             &PROBE_PATHS.join(" or "),
             "absent: simulating from a file needs its probe".into(),
         )
     })?;
-    let n = (probe.len() as f64).sqrt() as usize;
     let pos = match f.translations()? {
         Some((xs, ys, tpath)) => {
             let (g, _) = f.geometry(n, pixel_size_m)?;
@@ -585,11 +601,11 @@ pub fn read_sim_input(path: &Path, pixel_size_m: Option<f64>) -> Result<SimInput
         }
         None => None,
     };
-    Ok((o, (h, w), probe, pos))
+    Ok((o, (h, w), probe, n, pos))
 }
 
-/// Reads the probe (first mode) of a CXI file (for `--probe file.cxi`).
-pub fn read_probe_file(path: &Path) -> Result<Vec<Complex32>, DataError> {
+/// Reads the probe (every mode) of a CXI file and its N (for `--probe file.cxi`).
+pub fn read_probe_file(path: &Path) -> Result<(Vec<Complex32>, usize), DataError> {
     let f = Cxi::open(path)?;
     f.probe(None)?
         .ok_or_else(|| f.missing(&PROBE_PATHS, "no probe"))

@@ -38,9 +38,23 @@ impl Dataset {
         self.xcoords.is_empty()
     }
 
+    /// Probe modes P (the probe is P × N × N).
+    pub fn modes(&self) -> usize {
+        self.probe.len() / (self.n * self.n).max(1)
+    }
+
     /// `nphotons` from the metadata, if recorded.
     pub fn nphotons(&self) -> Option<f64> {
         physics_param(&self.metadata, "nphotons").and_then(|v| v.as_f64())
+    }
+}
+
+/// The array shape a probe of `len` values (modes × N × N) is stored with: (N, N) for one
+/// mode, (P, N, N) for P.
+pub fn probe_dims(len: usize, n: usize) -> Vec<usize> {
+    match len / (n * n).max(1) {
+        0 | 1 => vec![n, n],
+        p => vec![p, n, n],
     }
 }
 
@@ -57,6 +71,12 @@ pub fn physics_param<'a>(meta: &'a serde_json::Value, key: &str) -> Option<&'a s
 /// Positions (x, y) read from a file, if it has them.
 pub type Positions = Option<(Vec<f64>, Vec<f64>)>;
 
-/// What `ptycho simulate --input` needs from an NPZ or CXI file: (object, (H, W), probe,
-/// positions in object pixels if the file has them).
-pub type SimInput = (Vec<Complex32>, (usize, usize), Vec<Complex32>, Positions);
+/// What `ptycho simulate --input` needs from an NPZ or CXI file: (object, (H, W), probe (every
+/// mode, modes × N × N), N, positions in object pixels if the file has them).
+pub type SimInput = (
+    Vec<Complex32>,
+    (usize, usize),
+    Vec<Complex32>,
+    usize,
+    Positions,
+);

@@ -30,9 +30,10 @@ pub struct ReadOptions {
     /// Object pixel size in metres used to convert CXI translations to pixels, instead of the
     /// one derived from the detector geometry (`--cxi-pixel-size-m`).
     pub pixel_size_m: Option<f64>,
-    /// A probe file (`--probe`) whose probe replaces the data file's.
+    /// A probe file (`--probe`) whose probe (every mode) replaces the data file's.
     pub probe: Option<PathBuf>,
-    /// A probe used only when the data file has none (inference: the model bundle's).
+    /// A probe (modes × N × N) used only when the data file has none (inference: the model
+    /// bundle's).
     pub fallback_probe: Option<Vec<Complex32>>,
     /// Leave ground-truth patches (`ground_truth_patches`/`Y`) unread: training and inference
     /// do not use them, and they are the largest array of a simulated file.
@@ -83,14 +84,16 @@ fn no_hdf5(path: &Path) -> DataError {
     }
 }
 
-/// Where a dataset's probe comes from (see [`ReadOptions`]).
+/// Where a dataset's probe comes from (see [`ReadOptions`]). Probes are one or more
+/// incoherent modes, modes × N × N.
 #[derive(Clone, Copy, Debug)]
 pub enum ProbeSource<'a> {
     /// The data file's own probe (an error if it has none).
     File,
-    /// This probe, read from the given file, replaces the data file's (which is not read).
-    Replace(&'a Path, &'a [Complex32]),
-    /// The data file's probe, or this one if the file has none.
+    /// This probe (modes × N × N with the given N), read from the given file, replaces the
+    /// data file's (which is not read).
+    Replace(&'a Path, &'a [Complex32], usize),
+    /// The data file's probe, or this one (modes × N × N) if the file has none.
     Fallback(&'a [Complex32]),
 }
 
@@ -99,13 +102,12 @@ impl ProbeSource<'_> {
     /// read the file's). A replacement of the wrong size is an error naming both files.
     pub fn given(&self, data: &Path, n: usize) -> Result<Option<Vec<Complex32>>, DataError> {
         match *self {
-            ProbeSource::Replace(file, p) => {
-                if p.len() != n * n {
-                    let side = (p.len() as f64).sqrt() as usize;
+            ProbeSource::Replace(file, p, pn) => {
+                if pn != n {
                     return Err(DataError::File {
                         path: file.display().to_string(),
                         message: format!(
-                            "probe is {side}×{side} but the patterns of {} are {n}×{n}",
+                            "probe is {pn}×{pn} but the patterns of {} are {n}×{n}",
                             data.display()
                         ),
                     });
@@ -128,9 +130,9 @@ impl ProbeSource<'_> {
 /// Reads a dataset from a PtychoPINN NPZ or a CXI file, with its probe chosen by `opts`, and
 /// validates it. Errors are one line naming the file and the key or dataset path.
 pub fn read_dataset(path: &Path, opts: &ReadOptions) -> Result<Dataset, DataError> {
-    let replacement = opts.probe.as_deref().map(read_probe).transpose()?;
+    let replacement = opts.probe.as_deref().map(read_probe_modes).transpose()?;
     let src = match (&opts.probe, &replacement, &opts.fallback_probe) {
-        (Some(file), Some(p), _) => ProbeSource::Replace(file, p),
+        (Some(file), Some((p, pn)), _) => ProbeSource::Replace(file, p, *pn),
         (_, _, Some(p)) => ProbeSource::Fallback(p),
         _ => ProbeSource::File,
     };
@@ -169,11 +171,11 @@ pub fn read_sim_input(path: &Path, opts: &ReadOptions) -> Result<SimInput, DataE
     }
 }
 
-/// Reads a probe (N, N) from an NPZ (`probeGuess`, or `probe` as in a model bundle or a
-/// Ptychodus product, whose first mode is taken) or a CXI file.
-pub fn read_probe(path: &Path) -> Result<Vec<Complex32>, DataError> {
+/// Reads a probe, every mode (modes × N × N), and its N from an NPZ (`probeGuess`, or `probe`
+/// as in a model bundle or a Ptychodus product) or a CXI file.
+pub fn read_probe_modes(path: &Path) -> Result<(Vec<Complex32>, usize), DataError> {
     match format_of(path) {
-        Format::Npz => npz::read_probe(path),
+        Format::Npz => npz::read_probe_modes(path),
         #[cfg(feature = "hdf5")]
         Format::Hdf5 => cxi::read_probe_file(path),
         #[cfg(not(feature = "hdf5"))]

@@ -12,6 +12,7 @@ pub mod cpu;
 pub mod extract;
 pub mod loss;
 pub mod merge;
+pub mod probe;
 pub mod translate;
 
 pub use extract::{ExtractParams, ExtractPatches};

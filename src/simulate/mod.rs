@@ -17,7 +17,7 @@ use rand_distr::{Distribution, Poisson};
 use crate::data::Dataset;
 use crate::fft::FftError;
 use crate::fft::{Direction, FftOptions, FftPlan, Norm, Output};
-use crate::gpu::{Engine, GpuError};
+use crate::gpu::{Engine, GpuBuffer, GpuError};
 use crate::linalg::Cmul;
 use crate::physics::{ExtractPatches, PhysicsError};
 
@@ -124,7 +124,9 @@ pub fn scan_positions(
 const CHUNK: usize = 256;
 
 /// Runs the forward model on the GPU: ground-truth patches and noiseless amplitudes A of
-/// ψ = Y·P (orthonormal far field, DC at (N/2, N/2)).
+/// ψ = Y·P (orthonormal far field, DC at (N/2, N/2)). With a probe of P incoherent modes
+/// (modes × N × N) the far-field amplitude of every mode is computed on the GPU and the modes
+/// add in intensity: A = sqrt(Σ_p A_p²) (summed on the host, in f64, modes in order).
 pub fn forward(
     engine: &Engine,
     obj: &[Complex32],
@@ -136,7 +138,11 @@ pub fn forward(
 ) -> Result<(Vec<Complex32>, Vec<f32>)> {
     let m = xs.len();
     let gobj = engine.upload("sim.object", obj)?;
-    let gprobe = engine.upload("sim.probe", probe)?;
+    let modes = probe.len() / (n * n);
+    let gprobes = probe
+        .chunks_exact(n * n)
+        .map(|mode| engine.upload("sim.probe", mode))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let extract = ExtractPatches::new(engine)?;
     let cmul = Cmul::new(engine)?;
     let mut patches = Vec::with_capacity(m * n * n);
@@ -157,14 +163,36 @@ pub fn forward(
         let psi = engine.alloc::<Complex32>("sim.psi", c * n * n)?;
         let amp = engine.alloc::<f32>("sim.amplitude", c * n * n)?;
         let scratch = plan.alloc_scratch(engine)?;
+        let mut extra: Vec<GpuBuffer<f32>> = Vec::new();
         let mut rec = engine.recording("simulate");
         extract.record(engine, &mut rec, &gobj, (h, w), &gpos, &y, n)?;
-        cmul.record(engine, &mut rec, &y, &gprobe, &psi, n * n, false)?;
-        plan.record_amplitude(engine, &mut rec, &psi, &amp, &scratch)?;
-        let (iy, ia) = (rec.read(&y), rec.read(&amp));
+        let iy = rec.read(&y);
+        let mut ia = Vec::with_capacity(modes);
+        for (p, gprobe) in gprobes.iter().enumerate() {
+            // Every mode its own amplitude buffer (read back after the whole recording).
+            let amp_p = if p == 0 {
+                &amp
+            } else {
+                extra.push(engine.alloc::<f32>("sim.amplitude_mode", c * n * n)?);
+                extra.last().expect("just pushed")
+            };
+            cmul.record(engine, &mut rec, &y, gprobe, &psi, n * n, false)?;
+            plan.record_amplitude(engine, &mut rec, &psi, amp_p, &scratch)?;
+            ia.push(rec.read(amp_p));
+        }
         let out = engine.submit(rec)?;
         patches.extend(out.get::<Complex32>(iy));
-        amps.extend(out.get::<f32>(ia));
+        if modes == 1 {
+            amps.extend(out.get::<f32>(ia[0]));
+        } else {
+            let per: Vec<Vec<f32>> = ia.into_iter().map(|id| out.get::<f32>(id)).collect();
+            amps.extend((0..c * n * n).map(|e| {
+                per.iter()
+                    .map(|a| (a[e] as f64).powi(2))
+                    .sum::<f64>()
+                    .sqrt() as f32
+            }));
+        }
         k0 += c;
     }
     Ok((patches, amps))

@@ -235,11 +235,75 @@ pub fn defocus_probe(probe: &mut [Complex32], n: usize, radians: f64) {
     }
     let c = (n as f64 - 1.0) / 2.0;
     let r0 = n as f64 / 4.0;
+    // Every mode alike (a common phase keeps the modes orthogonal).
     for (i, p) in probe.iter_mut().enumerate() {
+        let i = i % (n * n);
         let (y, x) = ((i / n) as f64 - c, (i % n) as f64 - c);
         let ph = radians * (x * x + y * y) / (r0 * r0);
         *p *= Complex32::from_polar(1.0, ph as f32);
     }
+}
+
+/// The default power fractions of `k` probe modes: ∝ 2^−p (p = 0…k−1), summing to 1.
+pub fn default_mode_powers(k: usize) -> Vec<f64> {
+    let w: Vec<f64> = (0..k).map(|p| 0.5f64.powi(p as i32)).collect();
+    let total: f64 = w.iter().sum();
+    w.iter().map(|v| v / total).collect()
+}
+
+/// `powers.len()` orthogonal incoherent probe modes from a primary probe `primary` (N × N):
+/// Gram–Schmidt (f64) of the primary times the low-order polynomials 1, x, y, xy, x², y², x²y,
+/// xy², … in centred coordinates (Hermite–Gauss-like modes of the primary's envelope), each mode
+/// scaled to the fraction `powers[p]` (normalised to sum 1) of the primary's power Σ|P|², so
+/// the modes together carry the primary's intensity. Modes × N × N, mode-major.
+pub fn probe_modes(primary: &[Complex32], n: usize, powers: &[f64]) -> Vec<Complex32> {
+    let k = powers.len();
+    let energy: f64 = primary.iter().map(|z| z.norm_sqr() as f64).sum();
+    let total: f64 = powers.iter().sum();
+    let c = (n as f64 - 1.0) / 2.0;
+    let scale = n as f64 / 4.0;
+    // Monomials x^a y^b in order of degree a + b.
+    let mut exps = Vec::new();
+    'outer: for deg in 0.. {
+        for a in (0..=deg).rev() {
+            exps.push((a, deg - a));
+            if exps.len() >= 4 * k + 4 {
+                break 'outer;
+            }
+        }
+    }
+    let mut modes: Vec<Vec<num_complex::Complex64>> = Vec::with_capacity(k);
+    for (a, b) in exps {
+        if modes.len() == k {
+            break;
+        }
+        let mut v: Vec<num_complex::Complex64> = (0..n * n)
+            .map(|i| {
+                let (y, x) = (((i / n) as f64 - c) / scale, ((i % n) as f64 - c) / scale);
+                let z = primary[i];
+                num_complex::Complex64::new(z.re as f64, z.im as f64) * (x.powi(a) * y.powi(b))
+            })
+            .collect();
+        for q in &modes {
+            let dot: num_complex::Complex64 = q.iter().zip(&v).map(|(qi, vi)| qi.conj() * vi).sum();
+            v.iter_mut().zip(q).for_each(|(vi, qi)| *vi -= dot * qi);
+        }
+        let norm = v.iter().map(|z| z.norm_sqr()).sum::<f64>().sqrt();
+        // A monomial the primary's support cannot tell from the earlier ones: skip it.
+        if norm > 1e-6 * energy.sqrt() {
+            v.iter_mut().for_each(|z| *z /= norm);
+            modes.push(v);
+        }
+    }
+    modes
+        .iter()
+        .zip(powers)
+        .flat_map(|(q, &pw)| {
+            let a = (pw / total * energy).sqrt();
+            q.iter()
+                .map(move |z| Complex32::new((z.re * a) as f32, (z.im * a) as f32))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -100,6 +100,8 @@ impl Pipeline {
             step: self.test_step,
             buffer: None,
             probe_defocus: self.probe_defocus,
+            probe_modes: None,
+            probe_mode_power: None,
             nphotons: 1e9,
             seed,
             no_noise: false,

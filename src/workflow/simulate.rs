@@ -51,6 +51,12 @@ pub struct SimulateSpec {
     pub buffer: Option<f64>,
     /// Probe defocus in radians at the radius N/4.
     pub probe_defocus: f64,
+    /// Incoherent probe modes to simulate with (1: the probe itself); more are generated from
+    /// the probe's first mode ([`objects::probe_modes`]). `None`: the probe as given (an input
+    /// file's modes, or one).
+    pub probe_modes: Option<usize>,
+    /// Power fraction of each mode (normalised to sum 1) [default: ∝ 2^−p].
+    pub probe_mode_power: Option<Vec<f64>>,
     /// Photons per pattern (mean).
     pub nphotons: f64,
     /// Seed for object, positions and noise.
@@ -85,6 +91,25 @@ pub fn check(a: &SimulateSpec) -> Result<()> {
             a.probe_defocus
         )));
     }
+    if let Some(k) = a.probe_modes
+        && !(1..=16).contains(&k)
+    {
+        return Err(bad(format!("--probe-modes {k}: must be in 1..=16")));
+    }
+    if let Some(pw) = &a.probe_mode_power {
+        let k = a.probe_modes.unwrap_or(1);
+        if pw.len() != k {
+            return Err(bad(format!(
+                "--probe-mode-power has {} values for --probe-modes {k}: give one per mode",
+                pw.len()
+            )));
+        }
+        if let Some(v) = pw.iter().find(|v| !(**v > 0.0 && v.is_finite())) {
+            return Err(bad(format!(
+                "--probe-mode-power {v}: every fraction must be positive"
+            )));
+        }
+    }
     if a.input.is_none() {
         if !a.n.is_power_of_two() || !(16..=1024).contains(&a.n) {
             return Err(bad(format!(
@@ -111,8 +136,7 @@ pub fn run(engine: &Engine, a: &SimulateSpec) -> Result<Vec<PathBuf>> {
                 pixel_size_m: a.cxi_pixel_size_m,
                 ..Default::default()
             };
-            let (obj, (h, w), probe, pos) = read_sim_input(path, &read)?;
-            let n = (probe.len() as f64).sqrt() as usize;
+            let (obj, (h, w), probe, n, pos) = read_sim_input(path, &read)?;
             (
                 obj,
                 (h, w),
@@ -142,6 +166,21 @@ pub fn run(engine: &Engine, a: &SimulateSpec) -> Result<Vec<PathBuf>> {
         }
     };
     objects::defocus_probe(&mut probe, n, a.probe_defocus);
+    if let Some(k) = a.probe_modes
+        && (k > 1 || probe.len() > n * n)
+    {
+        let powers = a
+            .probe_mode_power
+            .clone()
+            .unwrap_or_else(|| objects::default_mode_powers(k));
+        probe = objects::probe_modes(&probe[..n * n], n, &powers);
+        if probe.len() != k * n * n {
+            return Err(bad(format!(
+                "--probe-modes {k}: the probe's support carries only {} independent modes",
+                probe.len() / (n * n)
+            )));
+        }
+    }
     let (xs, ys) = match positions {
         Some(p) => p,
         None => {
@@ -170,6 +209,7 @@ pub fn run(engine: &Engine, a: &SimulateSpec) -> Result<Vec<PathBuf>> {
     };
     let mut d = simulate(engine, obj, (h, w), probe, n, xs, ys, &params)?;
     d.metadata["probe_defocus_rad"] = serde_json::json!(a.probe_defocus);
+    d.metadata["probe_modes"] = serde_json::json!(d.modes());
     let mut outputs = Vec::new();
     let mut write = |path: &Path, d: &Dataset| -> Result<()> {
         write_dataset(path, d)?;

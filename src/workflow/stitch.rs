@@ -27,7 +27,7 @@ pub struct StitchSpec {
 /// Stitches `spec.input` into `spec.output`: the stitched object and the files written.
 pub fn run(spec: &StitchSpec) -> Result<(Stitched, Vec<PathBuf>)> {
     let (patches, n, xs, ys) = npz::read_patches(&spec.input, &spec.key)?;
-    if spec.crop == 0 || spec.crop > n {
+    if !spec.probe_weighting && (spec.crop == 0 || spec.crop > n) {
         return Err(WorkflowError::Usage(format!(
             "--crop {}: must be in 1..={n} (the patch size)",
             spec.crop

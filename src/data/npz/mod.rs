@@ -8,7 +8,5 @@ pub(crate) mod archive;
 mod read;
 mod write;
 
-pub use read::{
-    read_dataset, read_dataset_with, read_patches, read_probe, read_probe_modes, read_sim_input,
-};
+pub use read::{read_dataset, read_dataset_with, read_patches, read_probe_modes, read_sim_input};
 pub use write::{NpzOut, add, write_dataset, write_npz, write_reconstruction};

@@ -123,12 +123,12 @@ pub fn read_dataset_with(
         Some(p) => p,
         None if !r.has("probeGuess") && src.fallback().is_some() => {
             let p = src.fallback().unwrap_or_default().to_vec();
-            if p.len() != n * n {
+            if p.is_empty() || p.len() % (n * n) != 0 {
                 return Err(r.key_err(
                     "probeGuess",
                     format!(
-                        "absent, and the fallback (model) probe is {0}×{0} but the patterns are {n}×{n}",
-                        (p.len() as f64).sqrt() as usize
+                        "absent, and the fallback (model) probe of {} values is not modes × {n}×{n} like the patterns",
+                        p.len()
                     ),
                 ));
             }
@@ -136,7 +136,8 @@ pub fn read_dataset_with(
         }
         None => {
             let probe = r.complex("probeGuess")?;
-            if probe.shape() != [n, n] {
+            let (_, pn) = probe_shape(probe.shape()).map_err(|e| r.key_err("probeGuess", e))?;
+            if pn != n {
                 return Err(r.key_err(
                     "probeGuess",
                     format!(
@@ -371,20 +372,6 @@ pub(crate) fn probe_shape(s: &[usize]) -> Result<(usize, usize), String> {
     Ok((modes, n))
 }
 
-/// Reads a probe's first mode (N, N) (see [`read_probe_modes`]); a note says when a file has
-/// more.
-pub fn read_probe(path: &Path) -> Result<Vec<Complex32>, DataError> {
-    let (all, n) = read_probe_modes(path)?;
-    if all.len() > n * n {
-        crate::data::note(&format!(
-            "{}: the probe has {} modes; using the first",
-            path.display(),
-            all.len() / (n * n)
-        ));
-    }
-    Ok(all[..n * n].to_vec())
-}
-
 /// Reads what `ptycho simulate --input` needs: `objectGuess`, `probeGuess` and, if present,
 /// `xcoords`/`ycoords`. Returns (object, (H, W), probe, positions).
 pub fn read_sim_input(path: &Path) -> Result<SimInput, DataError> {
@@ -398,16 +385,7 @@ pub fn read_sim_input(path: &Path) -> Result<SimInput, DataError> {
     }
     r.check_finite_complex("objectGuess", &o)?;
     let p = r.complex("probeGuess")?;
-    let n = p.shape().first().copied().unwrap_or(0);
-    if p.ndim() != 2 || p.shape()[1] != n || !n.is_power_of_two() || n < 8 {
-        return Err(r.key_err(
-            "probeGuess",
-            format!(
-                "expected a square power-of-two shape (N, N), got {}",
-                shape(&p)
-            ),
-        ));
-    }
+    let (_, n) = probe_shape(p.shape()).map_err(|e| r.key_err("probeGuess", e))?;
     r.check_finite_complex("probeGuess", &p)?;
     let (h, w) = (o.shape()[0], o.shape()[1]);
     let pos = if r.has("xcoords") && r.has("ycoords") {
@@ -422,7 +400,7 @@ pub fn read_sim_input(path: &Path) -> Result<SimInput, DataError> {
             .map(|z| Complex32::new(z.re as f32, z.im as f32))
             .collect::<Vec<_>>()
     };
-    Ok((c32(&o), (h, w), c32(&p), pos))
+    Ok((c32(&o), (h, w), c32(&p), n, pos))
 }
 
 /// Reads complex patches under `key` (M, N, N), or any group layout [`patch_layout`] accepts,

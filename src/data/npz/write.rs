@@ -106,7 +106,11 @@ pub fn write_dataset(path: &Path, d: &Dataset) -> Result<(), DataError> {
         z.array("xcoords_start", &[m], xs)?;
         z.array("ycoords_start", &[m], ys)?;
         z.array("diff3d", &[m, n, n], d.diff.clone())?;
-        z.array("probeGuess", &[n, n], d.probe.clone())?;
+        z.array(
+            "probeGuess",
+            &crate::data::dataset::probe_dims(d.probe.len(), n),
+            d.probe.clone(),
+        )?;
         if let Some((h, wd, o)) = &d.object {
             z.array("objectGuess", &[*h, *wd], o.clone())?;
         }

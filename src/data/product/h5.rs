@@ -73,7 +73,7 @@ fn write_product_to(tmp: &Path, p: &Product) -> Result<(), String> {
             .map_err(e)?;
     }
     debug_assert_eq!(p.indexes.len(), m);
-    let probe = ndarray::Array3::from_shape_vec((1, p.n, p.n), p.probe.clone())
+    let probe = ndarray::Array3::from_shape_vec((p.modes(), p.n, p.n), p.probe.clone())
         .map_err(|x| x.to_string())?;
     let probe = f
         .new_dataset_builder()

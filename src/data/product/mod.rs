@@ -65,7 +65,7 @@ impl Geometry {
     }
 }
 
-/// A Ptychodus product: one object layer, one probe mode.
+/// A Ptychodus product: one object layer, one or more (incoherent) probe modes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Product {
     /// Product name.
@@ -90,7 +90,7 @@ pub struct Product {
     pub center_x_m: f64,
     /// Object centre y (m).
     pub center_y_m: f64,
-    /// Probe (N, N).
+    /// Probe, every mode (modes × N × N).
     pub probe: Vec<Complex32>,
     /// Probe size N.
     pub n: usize,
@@ -153,6 +153,18 @@ impl Product {
         }
     }
 
+    /// The same product with a probe of several modes (modes × `n` × `n`).
+    pub fn with_probe(mut self, probe: &[Complex32], n: usize) -> Self {
+        self.probe = probe.to_vec();
+        self.n = n;
+        self
+    }
+
+    /// Probe modes.
+    pub fn modes(&self) -> usize {
+        self.probe.len() / (self.n * self.n).max(1)
+    }
+
     /// Writes the NPZ product (uncompressed), atomically.
     pub fn write_npz(&self, path: &Path) -> Result<(), DataError> {
         let m = self.x_m.len();
@@ -169,7 +181,7 @@ impl Product {
             z.array("object_pixel_height_m", &[], vec![self.pixel_height_m])?;
             z.array("object_center_x_m", &[], vec![self.center_x_m])?;
             z.array("object_center_y_m", &[], vec![self.center_y_m])?;
-            z.array("probe", &[1, self.n, self.n], self.probe.clone())?;
+            z.array("probe", &[self.modes(), self.n, self.n], self.probe.clone())?;
             z.array("probe_pixel_width_m", &[], vec![self.pixel_width_m])?;
             z.array("probe_pixel_height_m", &[], vec![self.pixel_height_m])?;
             z.array("probe_position_indexes", &[m], self.indexes.clone())?;

@@ -129,9 +129,9 @@ fn architecture_mismatch(weights: &Path, cfg: &Config, e: ModelError) -> Workflo
 pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Result<InferSummary> {
     let cfg = &resolved.config;
     let probe = bundle::read_probe(&opts.model_dir)?.probe;
-    if probe.len() != cfg.data.n * cfg.data.n {
+    if probe.is_empty() || probe.len() % (cfg.data.n * cfg.data.n) != 0 {
         return Err(WorkflowError::Mismatch(format!(
-            "{}: bundle probe does not match data.n = {}",
+            "{}: bundle probe is not modes × N×N for data.n = {}",
             opts.model_dir.display(),
             cfg.data.n
         )));
@@ -219,7 +219,7 @@ pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Resul
     files.extend(write_product(
         out,
         &s,
-        &probe,
+        (&probe, cfg.data.n),
         (&xs, &ys),
         Geometry::of(&set.data),
         cfg.inference.pixel_size_m,
@@ -260,7 +260,7 @@ pub fn write_pictures(dir: &Path, s: &Stitched) -> Result<()> {
 fn write_product(
     out: &Path,
     s: &Stitched,
-    probe: &[Complex32],
+    (probe, n): (&[Complex32], usize),
     (xs, ys): (&[f64], &[f64]),
     geometry: Option<Geometry>,
     px: f64,
@@ -271,7 +271,7 @@ fn write_product(
         .iter()
         .map(|r| (r.epoch as i64, r.train_loss))
         .collect();
-    let p = Product::new(s, probe, (xs, ys), geometry, px, &losses);
+    let p = Product::new(s, probe, (xs, ys), geometry, px, &losses).with_probe(probe, n);
     p.write_npz(&out.join("product.npz"))?;
     #[cfg(feature = "hdf5")]
     {

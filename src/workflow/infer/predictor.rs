@@ -69,7 +69,8 @@ impl<'e> Predictor<'e> {
 
     /// Largest batch (groups) of `net` whose buffers fit one storage binding.
     pub fn max_batch(&self, net: &Network) -> usize {
-        max_batch(self.engine, net, self.canvas)
+        // Inference runs no physics: the probe's modes do not enter.
+        max_batch(self.engine, net, self.canvas, 1)
     }
 
     /// The object patch of every group in `idx`, read back: (B, N, N) complex, `batch` groups

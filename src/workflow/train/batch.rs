@@ -45,13 +45,15 @@ pub fn fitted_canvas(n: usize, current: usize, g: &Groups) -> usize {
 
 /// Largest batch (groups) whose buffers fit one storage binding of the adapter: bigger
 /// batches are split into micro-batches with gradient accumulation (training) or run in turn
-/// (validation, inference), so GPU memory is bounded whatever the batch size.
-pub fn max_batch(engine: &Engine, net: &Network, canvas: usize) -> usize {
+/// (validation, inference), so GPU memory is bounded whatever the batch size. With `modes`
+/// probe modes the physics holds every mode's exit waves and far fields of a group in one
+/// buffer (`modes`·C·N² complex values).
+pub fn max_batch(engine: &Engine, net: &Network, canvas: usize, modes: usize) -> usize {
     let n = net.layout.cfg.n;
     let c = net.layout.cfg.c;
     let per = net
         .largest_buffer_per_image()
-        .max((c * n * n * 8) as u64)
+        .max((modes.max(1) * c * n * n * 8) as u64)
         .max((canvas * canvas * 8) as u64);
     ((engine.limits().storage_binding_bytes / per) as usize).max(1)
 }

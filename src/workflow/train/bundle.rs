@@ -12,10 +12,11 @@ use crate::model::Network;
 use crate::util::fs;
 use crate::workflow::{Result, WorkflowError};
 
-/// The probe (N×N, normalised) and intensity scale a model was trained with.
+/// The probe (modes × N × N, normalised; with the forward-model mask applied) and intensity
+/// scale a model was trained with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProbeBundle {
-    /// The normalised probe, row-major.
+    /// The normalised probe, every mode, row-major.
     pub probe: Vec<Complex32>,
     /// Its side N.
     pub n: usize,
@@ -47,7 +48,11 @@ pub fn write_config(dir: &Path, resolved: &Resolved) -> Result<()> {
 /// (they do not change), so that `ptycho infer --checkpoint` works while a run is going on.
 pub fn write_probe(dir: &Path, p: &ProbeBundle) -> Result<()> {
     npz::write_npz(&dir.join("bundle.npz"), |z| {
-        z.array("probe", &[p.n, p.n], p.probe.clone())?;
+        z.array(
+            "probe",
+            &crate::data::dataset::probe_dims(p.probe.len(), p.n),
+            p.probe.clone(),
+        )?;
         z.array("intensity_scale", &[], vec![p.scale])
     })?;
     Ok(())
@@ -65,13 +70,22 @@ pub fn read_probe(dir: &Path) -> Result<ProbeBundle> {
     })?;
     let mut z = ndarray_npy::NpzReader::new(f).map_err(|e| err(e.to_string()))?;
     let probe = z
-        .by_name::<ndarray::OwnedRepr<Complex32>, ndarray::Ix2>("probe")
+        .by_name::<ndarray::OwnedRepr<Complex32>, ndarray::IxDyn>("probe")
         .map_err(|e| err(format!("key 'probe': {e}")))?;
+    let shape = probe.shape().to_vec();
+    let n = match shape[..] {
+        [a, b] | [_, a, b] if a == b && a > 0 => a,
+        _ => {
+            return Err(err(format!(
+                "key 'probe': expected (N, N) or (modes, N, N), got {shape:?}"
+            )));
+        }
+    };
     let s = z
         .by_name::<ndarray::OwnedRepr<f64>, ndarray::Ix0>("intensity_scale")
         .map_err(|e| err(format!("key 'intensity_scale': {e}")))?;
     Ok(ProbeBundle {
-        n: probe.nrows(),
+        n,
         probe: probe.iter().copied().collect(),
         scale: s.into_scalar(),
     })

@@ -11,6 +11,7 @@ use crate::data::dataset::physics_param;
 use crate::data::group::{Groups, make_groups_par};
 use crate::data::{Dataset, ReadOptions, note, read_dataset, read_metadata};
 use crate::model::NetConfig;
+use crate::physics::probe;
 use crate::workflow::{Result, WorkflowError};
 
 /// Everything derived from a dataset that training and inference need.
@@ -125,34 +126,42 @@ pub fn normalisation_factor(d: &Dataset) -> f64 {
     }
 }
 
-/// P ← P / (probe_scale · mean over N×N of |mask · P|), mask = disk √(x² + y²) < N/4 with
-/// centred coordinates arange(N) − N/2 + 0.5 (or no mask).
+/// P ← P / (probe_scale · mean over modes and N×N of |mask · P|), mask = disk √(x² + y²) < N/4
+/// with centred coordinates arange(N) − N/2 + 0.5 (or no mask).
 pub fn normalise_probe(
     probe: &[Complex32],
     n: usize,
     probe_scale: f64,
     use_mask: bool,
 ) -> Vec<Complex32> {
-    let mut sum = 0.0f64;
-    for r in 0..n {
-        for c in 0..n {
-            let (y, x) = (
-                r as f64 - n as f64 / 2.0 + 0.5,
-                c as f64 - n as f64 / 2.0 + 0.5,
-            );
-            let inside = !use_mask || (x * x + y * y).sqrt() < n as f64 / 4.0;
-            if inside {
-                sum += probe[r * n + c].norm() as f64;
-            }
-        }
+    let disk = use_mask.then(|| probe::normalisation_disk(n));
+    probe::normalise_probe(probe, n, probe_scale, disk.as_deref())
+}
+
+/// The probe the model's physics uses, from the data's probe (modes × N × N): normalised
+/// (`model.probe_scale`; with the disk of `model.probe_mask`), and — with the forward-model
+/// mask on (`model.probe_mask_forward`, PtychoPINN's `--probe-mask`) — normalised with that
+/// soft mask instead and multiplied by it, every mode alike, as PtychoPINN multiplies the
+/// illuminated object by `probe · mask`.
+pub fn model_probe(raw: &[Complex32], cfg: &Config) -> Vec<Complex32> {
+    let (n, m) = (cfg.data.n, &cfg.model);
+    if !m.probe_mask_forward {
+        return normalise_probe(raw, n, m.probe_scale, m.probe_mask);
     }
-    let mean = sum / (n * n) as f64;
-    let k = if mean > 0.0 {
-        1.0 / (probe_scale * mean)
-    } else {
-        1.0
-    };
-    probe.iter().map(|z| z * k as f32).collect()
+    let mask = probe::probe_mask(n, mask_diameter(cfg), m.probe_mask_sigma);
+    probe::normalise_probe(raw, n, m.probe_scale, Some(&mask))
+        .iter()
+        .enumerate()
+        .map(|(i, z)| z * mask[i % (n * n)] as f32)
+        .collect()
+}
+
+/// The forward-model mask's diameter in pixels: `model.probe_mask_diameter`, 0 = N/2.
+pub fn mask_diameter(cfg: &Config) -> f64 {
+    match cfg.model.probe_mask_diameter {
+        d if d > 0.0 => d,
+        _ => cfg.data.n as f64 / 2.0,
+    }
 }
 
 /// Physics scale s = sqrt(nphotons)/(N/2).

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use num_complex::Complex32;
 
 use super::batch::{fitted_canvas, gather, max_batch};
-use super::prepare::{intensity_scale, net_config, normalise_probe};
+use super::prepare::{intensity_scale, model_probe, net_config};
 use crate::config::Config;
 use crate::data::group::Groups;
 use crate::gpu::{Engine, GpuBuffer};
@@ -60,7 +60,7 @@ impl<'e> Trainer<'e> {
         let n = cfg.data.n;
         let layout = ConvLayout::choose(engine, cfg.execution.conv_layout)?;
         let net = Network::seeded(engine, &net_config(cfg), cfg.data.seed, layout)?;
-        let probe = normalise_probe(probe_raw, n, cfg.model.probe_scale, cfg.model.probe_mask);
+        let probe = model_probe(probe_raw, cfg);
         let accumulator = engine.alloc::<f32>("train.grad_accumulator", net.layout.params)?;
         Ok(Trainer {
             engine,
@@ -132,7 +132,8 @@ impl<'e> Trainer<'e> {
     /// Largest batch (groups) whose buffers fit one storage binding (see
     /// [`super::batch::max_batch`]).
     pub fn max_batch(&self) -> usize {
-        max_batch(self.engine, &self.net, self.canvas)
+        let modes = self.probe.len() / (self.cfg.data.n * self.cfg.data.n);
+        max_batch(self.engine, &self.net, self.canvas, modes)
     }
 
     fn buffers(&mut self, b: usize) -> Result<&StepBuffers> {
