@@ -271,8 +271,16 @@ fn probe_file_replaces_the_data_files_probe() {
     };
     let got = ptycho::data::read_dataset(&data, &opts).unwrap();
     assert_eq!(got.modes(), 2);
-    assert!(got.probe[..64].iter().all(|z| *z == Complex32::new(5.0, 0.0)));
-    assert!(got.probe[64..].iter().all(|z| *z == Complex32::new(6.0, 0.0)));
+    assert!(
+        got.probe[..64]
+            .iter()
+            .all(|z| *z == Complex32::new(5.0, 0.0))
+    );
+    assert!(
+        got.probe[64..]
+            .iter()
+            .all(|z| *z == Complex32::new(6.0, 0.0))
+    );
     assert_eq!(got.diff, d.diff);
 }
 

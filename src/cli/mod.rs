@@ -10,6 +10,7 @@ pub mod devices;
 pub mod evaluate;
 pub mod flags;
 pub mod infer;
+pub mod inspect;
 pub mod selftest;
 pub mod simulate;
 pub mod stitch;
@@ -49,6 +50,9 @@ pub enum Command {
     Config(config::ConfigCommand),
     /// Compare a reconstruction with the ground truth: registration, MAE, MSE, PSNR, SSIM, FRC.
     Evaluate(evaluate::EvaluateArgs),
+    /// What a data file holds (arrays, patterns as counts/intensities/amplitudes and where
+    /// their zero frequency is, positions against the probe size) and the flags that read it.
+    Inspect(inspect::InspectArgs),
     /// Simulate a PtychoPINN dataset (synthetic object or one from a file) on the GPU.
     Simulate(simulate::SimulateArgs),
     /// Stitch complex patches at their scan positions into one object.
@@ -104,6 +108,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo::run(&a, &global),
         Command::Stitch(a) => stitch::run(a),
         Command::Evaluate(a) => evaluate::run(&a),
+        Command::Inspect(a) => inspect::run(&a),
         Command::Bench(b) => bench::run(b, &global),
         Command::Selftest(a) => selftest::run(&a, &global),
     }

@@ -17,6 +17,7 @@ use std::path::Path;
 use hdf5::types::TypeDescriptor;
 use num_complex::{Complex32, Complex64};
 
+use crate::data::conventions::{Conventions, DiffractionKind};
 use crate::data::product::Geometry;
 use crate::data::{DataError, Dataset, ProbeSource, SimInput, one_line};
 
@@ -578,6 +579,176 @@ pub fn read_dataset(
         start: None,
         scan_index: None,
         metadata: serde_json::Value::Object(meta),
+    })
+}
+
+/// Every dataset of an HDF5 file (path, shape, dtype) for `ptycho inspect`, and whether the
+/// file has the CXI layout ptycho reads (patterns at one of [`DATA_PATHS`]).
+pub fn list_datasets(
+    path: &Path,
+) -> Result<(Vec<crate::data::inspect::ArrayInfo>, bool), DataError> {
+    let f = Cxi::open(path)?;
+    let mut out = Vec::new();
+    fn walk(
+        g: &hdf5::Group,
+        prefix: &str,
+        out: &mut Vec<crate::data::inspect::ArrayInfo>,
+        depth: usize,
+    ) {
+        if depth > 8 {
+            return;
+        }
+        for name in g.member_names().unwrap_or_default() {
+            let p = format!("{prefix}/{name}");
+            if let Ok(sub) = g.group(&name) {
+                walk(&sub, &p, out, depth + 1);
+            } else if let Ok(ds) = g.dataset(&name) {
+                let dtype = ds.dtype().and_then(|t| t.to_descriptor()).ok();
+                let (complex, integer) = match &dtype {
+                    Some(TypeDescriptor::Compound(c)) => (c.fields.len() == 2, false),
+                    Some(TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_)) => (false, true),
+                    _ => (false, false),
+                };
+                out.push(crate::data::inspect::ArrayInfo {
+                    name: p,
+                    shape: ds.shape(),
+                    dtype: dtype.map_or("?".into(), |d| d.to_string()),
+                    complex,
+                    integer,
+                });
+            }
+        }
+    }
+    walk(&f.file, "", &mut out, 0);
+    let cxi = f.first(&DATA_PATHS).is_some();
+    Ok((out, cxi))
+}
+
+/// A real dataset of an HDF5 file as f64 (for `ptycho inspect`).
+pub fn read_real(path: &Path, key: &str) -> Result<Vec<f64>, DataError> {
+    Cxi::open(path)?.real(key).map(|(v, _)| v)
+}
+
+/// Reads a plain HDF5 file (not laid out as CXI) whose datasets `conv.keys` names —
+/// diffraction (required), positions (`x`/`y`, default `xcoords`/`ycoords`, or one (M, 2)
+/// `positions`), probe (default `probeGuess`), object (optional, default `objectGuess`) — with
+/// the pattern and position conventions of `conv`. Integer patterns are counts unless
+/// `conv.diffraction` says otherwise.
+pub fn read_plain(
+    path: &Path,
+    src: ProbeSource<'_>,
+    conv: &Conventions,
+    pixel_size_m: Option<f64>,
+) -> Result<Dataset, DataError> {
+    let f = Cxi::open(path)?;
+    let keys = &conv.keys;
+    let Some(dk) = keys.diffraction.as_deref() else {
+        return Err(f.missing(
+            &["--key-diffraction"],
+            "a plain HDF5 file needs the dataset of its patterns named",
+        ));
+    };
+    let (mut xs, mut ys) = match &keys.positions {
+        Some(pk) => {
+            let (v, shape) = f.real(pk)?;
+            if shape.len() != 2 || shape[1] != 2 {
+                return Err(f.err(pk, format!("expected positions (M, 2), got {shape:?}")));
+            }
+            (0..shape[0]).map(|i| (v[2 * i], v[2 * i + 1])).unzip()
+        }
+        None => {
+            let (kx, ky) = (
+                keys.x.as_deref().unwrap_or("xcoords"),
+                keys.y.as_deref().unwrap_or("ycoords"),
+            );
+            let (x, sx) = f.real(kx)?;
+            let (y, sy) = f.real(ky)?;
+            if sx.len() != 1 || sy != sx {
+                return Err(f.err(
+                    ky,
+                    format!("expected shape (M,) like {kx} {sx:?}, got {sy:?}"),
+                ));
+            }
+            (x, y)
+        }
+    };
+    let m = xs.len();
+    let (ds, dtype, shape) = f.dataset(dk)?;
+    let integer = f.numeric(dk, &dtype)? == Numeric::Integer;
+    let n = crate::data::check_pattern_shape(Path::new(&f.path), dk, m, &shape)?;
+    let mut diff = ds.read_raw::<f32>().map_err(|e| {
+        f.err(
+            dk,
+            format!("cannot read {dtype} {shape:?} ({})", one_line(e)),
+        )
+    })?;
+    let counts = match conv.diffraction {
+        DiffractionKind::Auto => integer,
+        DiffractionKind::Amplitude => false,
+        DiffractionKind::Intensity => true,
+    };
+    for (i, x) in diff.iter_mut().enumerate() {
+        if !x.is_finite() || *x < 0.0 {
+            return Err(crate::data::bad_count(Path::new(&f.path), dk, i, *x as f64));
+        }
+        if counts {
+            *x = (*x as f64).sqrt() as f32;
+        }
+    }
+    conv.patterns(&mut diff, n);
+    conv.positions(&mut xs, &mut ys, n, path, pixel_size_m)?;
+    let pk = keys.probe.as_deref().unwrap_or("probeGuess");
+    let probe = match src.given(path, n)? {
+        Some(p) => p,
+        None if !f.exists(pk) && src.fallback().is_some() => {
+            src.fallback().unwrap_or_default().to_vec()
+        }
+        None => {
+            let (v, shape) = f.complex(pk)?;
+            let (_, pn) = crate::data::npz::probe_shape(&shape).map_err(|e| f.err(pk, e))?;
+            if pn != n {
+                return Err(f.err(
+                    pk,
+                    format!("probe is {pn}×{pn} but the patterns are {n}×{n}"),
+                ));
+            }
+            v.iter()
+                .map(|z| Complex32::new(z.re as f32, z.im as f32))
+                .collect()
+        }
+    };
+    let ok = keys.object.as_deref().unwrap_or("objectGuess");
+    let object = if f.exists(ok) {
+        let (v, shape) = f.complex(ok)?;
+        if shape.len() != 2 {
+            return Err(f.err(ok, format!("expected shape (H, W), got {shape:?}")));
+        }
+        Some((
+            shape[0],
+            shape[1],
+            v.iter()
+                .map(|z| Complex32::new(z.re as f32, z.im as f32))
+                .collect(),
+        ))
+    } else {
+        None
+    };
+    crate::data::note(&format!(
+        "{}: {m} patterns {n}×{n} from {dk} ({dtype}{}); a plain HDF5 file read by key",
+        f.path,
+        if counts { ", amplitudes = sqrt" } else { "" }
+    ));
+    Ok(Dataset {
+        n,
+        xcoords: xs,
+        ycoords: ys,
+        diff,
+        probe,
+        object,
+        patches: None,
+        start: None,
+        scan_index: None,
+        metadata: serde_json::json!({"source": "hdf5"}),
     })
 }
 

@@ -6,11 +6,13 @@
 //! `.cxi`/`.h5`/`.hdf5`/`.nxs` extension → CXI, anything else → NPZ), so train, infer and
 //! simulate accept either transparently and get the same [`Dataset`].
 
+pub mod conventions;
 #[cfg(feature = "hdf5")]
 pub mod cxi;
 pub mod dataset;
 pub mod error;
 pub mod group;
+pub mod inspect;
 pub mod npz;
 pub mod product;
 pub mod tiff;
@@ -27,14 +29,17 @@ pub use error::DataError;
 /// How a data file is read beyond what it holds itself (flags of train, infer and simulate).
 #[derive(Clone, Debug, Default)]
 pub struct ReadOptions {
-    /// Object pixel size in metres used to convert CXI translations to pixels, instead of the
-    /// one derived from the detector geometry (`--cxi-pixel-size-m`).
+    /// Object pixel size in metres used to convert CXI translations (instead of the one derived
+    /// from the detector geometry) and metre positions to pixels (`--object-pixel-size-m`).
     pub pixel_size_m: Option<f64>,
     /// A probe file (`--probe`) whose probe (every mode) replaces the data file's.
     pub probe: Option<PathBuf>,
     /// A probe (modes × N × N) used only when the data file has none (inference: the model
     /// bundle's).
     pub fallback_probe: Option<Vec<Complex32>>,
+    /// How the file departs from PtychoPINN's conventions (key names, intensities, corner
+    /// zero frequency, corner/(row, col)/metre positions).
+    pub conventions: conventions::Conventions,
     /// Leave ground-truth patches (`ground_truth_patches`/`Y`) unread: training and inference
     /// do not use them, and they are the largest array of a simulated file.
     pub skip_patches: bool,
@@ -75,7 +80,7 @@ pub fn format_of(path: &Path) -> Format {
 
 /// The error for an HDF5 file in a build without the `hdf5` feature.
 #[cfg(not(feature = "hdf5"))]
-fn no_hdf5(path: &Path) -> DataError {
+pub(crate) fn no_hdf5(path: &Path) -> DataError {
     DataError::File {
         path: path.display().to_string(),
         message: "is an HDF5/CXI file, but this ptycho was built without HDF5 support \
@@ -136,8 +141,19 @@ pub fn read_dataset(path: &Path, opts: &ReadOptions) -> Result<Dataset, DataErro
         (_, _, Some(p)) => ProbeSource::Fallback(p),
         _ => ProbeSource::File,
     };
+    let conv = &opts.conventions;
     match format_of(path) {
-        Format::Npz => npz::read_dataset_with(path, src, opts.skip_patches),
+        Format::Npz => npz::read_dataset_in(path, src, opts.skip_patches, conv, opts.pixel_size_m),
+        #[cfg(feature = "hdf5")]
+        Format::Hdf5 if conv.keys.any() => cxi::read_plain(path, src, conv, opts.pixel_size_m),
+        #[cfg(feature = "hdf5")]
+        Format::Hdf5 if !conv.is_default() => Err(DataError::File {
+            path: path.display().to_string(),
+            message: "is a CXI file, which keeps Ptychodus's conventions (counts, centred \
+                      patterns, translations in metres); the --diffraction-*/--position-* \
+                      options apply to NPZ files and to plain HDF5 files read by --key-*"
+                .into(),
+        }),
         #[cfg(feature = "hdf5")]
         Format::Hdf5 => cxi::read_dataset(path, opts.pixel_size_m, src),
         #[cfg(not(feature = "hdf5"))]

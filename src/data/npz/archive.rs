@@ -177,6 +177,11 @@ impl Reader {
         })
     }
 
+    /// Every entry (name, dtype, shape), in the archive's order.
+    pub(crate) fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
     pub(crate) fn has(&self, key: &str) -> bool {
         self.names.iter().any(|n| n == key)
     }

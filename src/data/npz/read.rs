@@ -7,6 +7,7 @@ use ndarray::{ArrayD, IxDyn};
 use num_complex::{Complex32, Complex64};
 
 use super::archive::{Reader, shape};
+use crate::data::conventions::{Conventions, DiffractionKind, KeyMap};
 use crate::data::{DataError, Dataset, ProbeSource, SimInput};
 
 /// Reads and validates a PtychoPINN NPZ with its own probe (see [`crate::data::read_dataset`]
@@ -15,11 +16,25 @@ pub fn read_dataset(path: &Path) -> Result<Dataset, DataError> {
     read_dataset_with(path, ProbeSource::File, false)
 }
 
-/// Converts positions read as (M,) arrays, checking rank, finiteness and equal lengths.
-fn positions(r: &mut Reader) -> Result<(ArrayD<f64>, ArrayD<f64>), DataError> {
-    let xs = r.real("xcoords")?;
-    let ys = r.real("ycoords")?;
-    for (k, a) in [("xcoords", &xs), ("ycoords", &ys)] {
+/// Converts positions read as (M,) arrays (or one (M, 2) array), checking rank, finiteness and
+/// equal lengths; keys from `keys` (default `xcoords`, `ycoords`).
+fn positions_with(r: &mut Reader, keys: &KeyMap) -> Result<(ArrayD<f64>, ArrayD<f64>), DataError> {
+    if let Some(k) = &keys.positions {
+        let a = r.real(k)?;
+        if a.ndim() != 2 || a.shape()[1] != 2 {
+            return Err(r.key_err(k, format!("expected positions (M, 2), got {}", shape(&a))));
+        }
+        r.check_finite_real(k, &a)?;
+        let col = |c: usize| a.index_axis(ndarray::Axis(1), c).to_owned().into_dyn();
+        return Ok((col(0), col(1)));
+    }
+    let (kx, ky) = (
+        keys.x.as_deref().unwrap_or("xcoords"),
+        keys.y.as_deref().unwrap_or("ycoords"),
+    );
+    let xs = r.real(kx)?;
+    let ys = r.real(ky)?;
+    for (k, a) in [(kx, &xs), (ky, &ys)] {
         if a.ndim() != 1 {
             return Err(r.key_err(k, format!("expected shape (M,), got {}", shape(a))));
         }
@@ -27,11 +42,16 @@ fn positions(r: &mut Reader) -> Result<(ArrayD<f64>, ArrayD<f64>), DataError> {
     }
     if xs.len() != ys.len() {
         return Err(r.key_err(
-            "ycoords",
-            format!("has {} positions but xcoords has {}", ys.len(), xs.len()),
+            ky,
+            format!("has {} positions but {kx} has {}", ys.len(), xs.len()),
         ));
     }
     Ok((xs, ys))
+}
+
+/// [`positions_with`] under the usual keys.
+fn positions(r: &mut Reader) -> Result<(ArrayD<f64>, ArrayD<f64>), DataError> {
+    positions_with(r, &KeyMap::default())
 }
 
 /// The diffraction amplitudes (M, N, N) as f32 (legacy (N, N, M) transposed), checked finite
@@ -43,10 +63,13 @@ fn read_diffraction(
     path: &Path,
     key: &str,
     m: usize,
+    kind: DiffractionKind,
 ) -> Result<(Vec<f32>, usize), DataError> {
     let legacy = |s: &[usize]| s.len() == 3 && s[0] != m && s[2] == m && s[0] == s[1];
     let e = r.entry(key)?;
-    if e.descr.trim_start_matches(['<', '>', '|', '=']) == "f4" {
+    if e.descr.trim_start_matches(['<', '>', '|', '=']) == "f4"
+        && kind != DiffractionKind::Intensity
+    {
         let mut a = r.array::<f32>(&e)?;
         if legacy(a.shape()) {
             a = a
@@ -72,7 +95,12 @@ fn read_diffraction(
         };
         return Ok((a.into_raw_vec_and_offset().0, n));
     }
-    let (mut diff, counts) = r.real_kind(key)?;
+    let (mut diff, integer) = r.real_kind(key)?;
+    let counts = match kind {
+        DiffractionKind::Auto => integer,
+        DiffractionKind::Amplitude => false,
+        DiffractionKind::Intensity => true,
+    };
     if legacy(diff.shape()) {
         diff = diff
             .permuted_axes(IxDyn(&[2, 0, 1]))
@@ -83,8 +111,13 @@ fn read_diffraction(
     let diff: Vec<f32> = if counts {
         let descr = r.entry(key)?.descr;
         crate::data::note(&format!(
-            "{}: '{key}' holds integer counts ({descr}); amplitudes = sqrt(counts)",
-            r.path
+            "{}: '{key}' holds {} ({descr}); amplitudes = sqrt(counts)",
+            r.path,
+            if integer {
+                "integer counts"
+            } else {
+                "intensities (--diffraction-kind intensity)"
+            }
         ));
         crate::data::counts_to_amplitudes(path, key, diff.iter().copied())?
     } else {
@@ -108,24 +141,47 @@ pub fn read_dataset_with(
     src: ProbeSource<'_>,
     skip_patches: bool,
 ) -> Result<Dataset, DataError> {
+    read_dataset_in(path, src, skip_patches, &Conventions::default(), None)
+}
+
+/// [`read_dataset_with`] for a file with other conventions (key names, intensities, corner
+/// zero frequency, corner/(row, col)/metre positions: see [`Conventions`]); `pixel_size_m`
+/// converts metre positions.
+pub fn read_dataset_in(
+    path: &Path,
+    src: ProbeSource<'_>,
+    skip_patches: bool,
+    conv: &Conventions,
+    pixel_size_m: Option<f64>,
+) -> Result<Dataset, DataError> {
+    let keys = &conv.keys;
     let mut r = Reader::open(path)?;
-    let (xs, ys) = positions(&mut r)?;
+    let (xs, ys) = positions_with(&mut r, keys)?;
     let m = xs.len();
-    let diff_key = if r.has("diff3d") {
-        "diff3d"
-    } else if r.has("diffraction") {
-        "diffraction"
-    } else {
-        return Err(r.missing("diff3d"));
+    let diff_key = match &keys.diffraction {
+        Some(k) => k.as_str(),
+        None if r.has("diff3d") => "diff3d",
+        None if r.has("diffraction") => "diffraction",
+        None => return Err(r.missing("diff3d")),
     };
-    let (diff, n) = read_diffraction(&mut r, path, diff_key, m)?;
+    let (mut diff, n) = read_diffraction(&mut r, path, diff_key, m, conv.diffraction)?;
+    conv.patterns(&mut diff, n);
+    let (mut xv, mut yv): (Vec<f64>, Vec<f64>) =
+        (xs.iter().copied().collect(), ys.iter().copied().collect());
+    conv.positions(&mut xv, &mut yv, n, path, pixel_size_m)?;
+    let (xs, ys) = (
+        ArrayD::from_shape_vec(IxDyn(&[m]), xv).expect("m positions"),
+        ArrayD::from_shape_vec(IxDyn(&[m]), yv).expect("m positions"),
+    );
+    let probe_key = keys.probe.as_deref().unwrap_or("probeGuess");
+    let object_key = keys.object.as_deref().unwrap_or("objectGuess");
     let probe = match src.given(path, n)? {
         Some(p) => p,
-        None if !r.has("probeGuess") && src.fallback().is_some() => {
+        None if !r.has(probe_key) && src.fallback().is_some() => {
             let p = src.fallback().unwrap_or_default().to_vec();
             if p.is_empty() || p.len() % (n * n) != 0 {
                 return Err(r.key_err(
-                    "probeGuess",
+                    probe_key,
                     format!(
                         "absent, and the fallback (model) probe of {} values is not modes × {n}×{n} like the patterns",
                         p.len()
@@ -135,33 +191,33 @@ pub fn read_dataset_with(
             p
         }
         None => {
-            let probe = r.complex("probeGuess")?;
-            let (_, pn) = probe_shape(probe.shape()).map_err(|e| r.key_err("probeGuess", e))?;
+            let probe = r.complex(probe_key)?;
+            let (_, pn) = probe_shape(probe.shape()).map_err(|e| r.key_err(probe_key, e))?;
             if pn != n {
                 return Err(r.key_err(
-                    "probeGuess",
+                    probe_key,
                     format!(
                         "shape {} differs from the pattern size ({n}, {n})",
                         shape(&probe)
                     ),
                 ));
             }
-            r.check_finite_complex("probeGuess", &probe)?;
+            r.check_finite_complex(probe_key, &probe)?;
             probe
                 .iter()
                 .map(|z| Complex32::new(z.re as f32, z.im as f32))
                 .collect()
         }
     };
-    let object = if r.has("objectGuess") {
-        let o = r.complex("objectGuess")?;
+    let object = if r.has(object_key) {
+        let o = r.complex(object_key)?;
         if o.ndim() != 2 {
             return Err(r.key_err(
-                "objectGuess",
+                object_key,
                 format!("expected shape (H, W), got {}", shape(&o)),
             ));
         }
-        r.check_finite_complex("objectGuess", &o)?;
+        r.check_finite_complex(object_key, &o)?;
         let (h, w) = (o.shape()[0], o.shape()[1]);
         check_inside(&r, &xs, &ys, h, w)?;
         Some((
@@ -356,7 +412,7 @@ pub fn read_probe_modes(path: &Path) -> Result<(Vec<Complex32>, usize), DataErro
 
 /// (modes, N) of a probe array: (N, N), (modes, N, N), (N, N, 1) or (1, modes, N, N), N a
 /// power of two ≥ 8.
-pub(crate) fn probe_shape(s: &[usize]) -> Result<(usize, usize), String> {
+pub fn probe_shape(s: &[usize]) -> Result<(usize, usize), String> {
     let (modes, n, m) = match *s {
         [a, b] if a == b => (1, a, a),
         [a, b, 1] if a == b => (1, a, a),
