@@ -609,7 +609,7 @@ pub fn list_datasets(
                     Some(TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_)) => (false, true),
                     _ => (false, false),
                 };
-                out.push(crate::data::inspect::ArrayInfo {
+                out.push(DatasetInfo {
                     name: p,
                     shape: ds.shape(),
                     dtype: dtype.map_or("?".into(), |d| d.to_string()),

@@ -145,7 +145,17 @@ pub fn inspect(path: &Path) -> Result<Report, DataError> {
         }
         #[cfg(feature = "hdf5")]
         Format::Hdf5 => {
-            let (arrays, cxi) = super::cxi::list_datasets(path)?;
+            let (sets, cxi) = super::cxi::list_datasets(path)?;
+            let arrays = sets
+                .into_iter()
+                .map(|d| ArrayInfo {
+                    name: d.name,
+                    shape: d.shape,
+                    dtype: d.dtype,
+                    complex: d.complex,
+                    integer: d.integer,
+                })
+                .collect::<Vec<_>>();
             (arrays, if cxi { "cxi" } else { "hdf5" })
         }
         #[cfg(not(feature = "hdf5"))]
