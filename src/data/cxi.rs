@@ -582,19 +582,27 @@ pub fn read_dataset(
     })
 }
 
-/// Every dataset of an HDF5 file (path, shape, dtype) for `ptycho inspect`, and whether the
-/// file has the CXI layout ptycho reads (patterns at one of [`DATA_PATHS`]).
-pub fn list_datasets(
-    path: &Path,
-) -> Result<(Vec<crate::data::inspect::ArrayInfo>, bool), DataError> {
+/// A dataset of an HDF5 file as `ptycho inspect` lists it.
+#[derive(Clone, Debug)]
+pub struct DatasetInfo {
+    /// Path.
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// dtype as HDF5 describes it.
+    pub dtype: String,
+    /// A two-field compound (h5py's complex).
+    pub complex: bool,
+    /// Integers.
+    pub integer: bool,
+}
+
+/// Every dataset of an HDF5 file for `ptycho inspect`, and whether the file has the CXI layout
+/// ptycho reads (patterns at one of [`DATA_PATHS`]).
+pub fn list_datasets(path: &Path) -> Result<(Vec<DatasetInfo>, bool), DataError> {
     let f = Cxi::open(path)?;
     let mut out = Vec::new();
-    fn walk(
-        g: &hdf5::Group,
-        prefix: &str,
-        out: &mut Vec<crate::data::inspect::ArrayInfo>,
-        depth: usize,
-    ) {
+    fn walk(g: &hdf5::Group, prefix: &str, out: &mut Vec<DatasetInfo>, depth: usize) {
         if depth > 8 {
             return;
         }
