@@ -6,7 +6,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     quiet_wayland_probe();
-    let cli = ptycho::cli::Cli::parse();
+    let cli = ptycho::cli::Cli::parse_from(ptycho::cli::ptychodus_argv(std::env::args_os()));
     match ptycho::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

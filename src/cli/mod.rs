@@ -3,6 +3,7 @@
 //! overrides), opens the engine the configuration asks for, and prints the result. Nothing
 //! below the CLI knows clap.
 
+pub mod batch;
 pub mod bench;
 pub mod config;
 pub mod demo;
@@ -63,10 +64,32 @@ pub enum Command {
     Infer(infer::InferArgs),
     /// The whole pipeline on a small built-in lines dataset: simulate → train → infer → evaluate.
     Demo(demo::DemoArgs),
+    /// Ptychodus's batch mode: reconstruct or train on its batch folders (`ptycho batch
+    /// reconstruct -i IN -o OUT`, or as Ptychodus spells it, `ptycho -b reconstruct -i IN -o OUT`).
+    Batch(batch::BatchArgs),
     /// Every kernel, in every layout the adapter can run, against its CPU twin, then two
     /// training steps against the twin of the whole step: run it on a new driver before
     /// trusting a reconstruction.
     Selftest(selftest::SelftestArgs),
+}
+
+/// Ptychodus's batch syntax, `ptycho -b ACTION …` / `ptycho --batch ACTION …`, as `ptycho batch
+/// ACTION …`, so that a workflow written for `ptychodus -b reconstruct -i IN -o OUT` runs ptycho
+/// with only the program name changed. Every other command line is returned as it is.
+pub fn ptychodus_argv(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut v: Vec<std::ffi::OsString> = args.into_iter().collect();
+    // Where the subcommand would be: after the program name and the global --accelerator.
+    let k = match v.get(1).map(|a| a.to_string_lossy().into_owned()) {
+        Some(a) if a == "--accelerator" => 3,
+        Some(a) if a.starts_with("--accelerator=") => 2,
+        _ => 1,
+    };
+    if v.get(k).is_some_and(|a| a == "-b" || a == "--batch") {
+        v[k] = "batch".into();
+    }
+    v
 }
 
 impl Cli {
@@ -109,6 +132,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Stitch(a) => stitch::run(a),
         Command::Evaluate(a) => evaluate::run(&a),
         Command::Inspect(a) => inspect::run(&a),
+        Command::Batch(a) => batch::run(&a, &global),
         Command::Bench(b) => bench::run(b, &global),
         Command::Selftest(a) => selftest::run(&a, &global),
     }

@@ -15,6 +15,8 @@ pub mod group;
 pub mod inspect;
 pub mod npz;
 pub mod product;
+#[cfg(feature = "hdf5")]
+pub mod ptychodus;
 pub mod tiff;
 
 use std::io::Read;

@@ -3,6 +3,8 @@
 //! infer → evaluate pipeline of `demo` and `bench quality`, and the benchmarks. They get their
 //! engine and configuration from the CLI and return a [`WorkflowError`] on failure.
 
+#[cfg(feature = "hdf5")]
+pub mod batch;
 pub mod bench;
 pub mod devices;
 pub mod error;
