@@ -286,9 +286,61 @@ fn bench_quality_runs_the_pipeline_and_reports_metrics() {
         "run/model.npz",
         "out/reconstruction.npz",
         "out/metrics.json",
+        "out/reconstruction_probe.npz",
+        "out/metrics_probe.json",
     ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
+    // The probe-weighted comparison is the same predictions stitched as `ptycho infer
+    // --patch-weighting probe` stitches them, and its metrics are that file's.
+    let probe_out = dir.join("infer-probe");
+    let run = dir.join("run");
+    let test = dir.join("test.npz");
+    let out = ptycho(&[
+        "infer",
+        "--model",
+        run.to_str().unwrap(),
+        "--test-data",
+        test.to_str().unwrap(),
+        "--output-dir",
+        probe_out.to_str().unwrap(),
+        "--patch-weighting",
+        "probe",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let object = |p: &std::path::Path| {
+        let mut npz = ndarray_npy::NpzReader::new(std::fs::File::open(p).unwrap()).unwrap();
+        npz.by_name::<ndarray::OwnedRepr<num_complex::Complex32>, ndarray::Ix2>("object")
+            .unwrap()
+    };
+    let (a, b) = (
+        object(&dir.join("out/reconstruction_probe.npz")),
+        object(&probe_out.join("reconstruction.npz")),
+    );
+    assert_eq!(a.dim(), b.dim());
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).norm())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "probe-weighted restitch differs by {worst}");
+    let uniform = object(&dir.join("out/reconstruction.npz"));
+    assert!(
+        uniform.iter().zip(&a).any(|(x, y)| (x - y).norm() > 1e-3),
+        "the two weightings gave the same object"
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/metrics_probe.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        v["probe_weighting"]["amplitude_ssim"].as_f64(),
+        m["amplitude"]["ssim"].as_f64(),
+        "{m}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

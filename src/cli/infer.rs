@@ -63,6 +63,7 @@ pub fn run(a: &InferArgs, global: &Overrides) -> Result<()> {
                 }
                 path => PathBuf::from(path),
             }),
+            also_stitch: None,
         },
     )?;
     println!("{}", s.report());

@@ -124,6 +124,7 @@ pub fn reconstruct_folder(
             read: Default::default(),
             tiff: false,
             checkpoint: None,
+            also_stitch: None,
         },
     )?;
     let rec = out.join("reconstruction.npz");

@@ -11,6 +11,7 @@ use crate::gpu::Engine;
 use crate::model::{Layout, NetConfig};
 use crate::simulate::ScanKind;
 use crate::simulate::objects::ObjectKind;
+use crate::stitch::PatchWeighting;
 use crate::workflow::Result;
 use crate::workflow::infer::{InferOptions, InferSummary, infer, resolve_model_config};
 use crate::workflow::simulate::SimulateSpec;
@@ -42,6 +43,10 @@ pub struct Pipeline {
     pub nll_weight: f64,
     /// Weight of the amplitude MAE in the training loss.
     pub mae_weight: f64,
+    /// Also stitch the test predictions with probe weighting (`inference.patch_weighting =
+    /// probe`) and evaluate that reconstruction too (out/reconstruction_probe.npz,
+    /// out/metrics_probe.json).
+    pub compare_probe_weighting: bool,
 }
 
 /// The demo's budget: about 4 minutes of training on 2 lavapipe cores — with the network at
@@ -65,6 +70,7 @@ pub const DEMO: Pipeline = Pipeline {
     probe_defocus: 10.0,
     nll_weight: 1.0,
     mae_weight: 0.0,
+    compare_probe_weighting: false,
 };
 
 /// What [`run_pipeline`] measured.
@@ -76,6 +82,9 @@ pub struct PipelineReport {
     pub infer: InferSummary,
     /// Metrics of the test reconstruction.
     pub metrics: Metrics,
+    /// Metrics of the same predictions stitched with probe weighting
+    /// ([`Pipeline::compare_probe_weighting`]).
+    pub metrics_probe_weighting: Option<Metrics>,
     /// Seconds spent simulating, training, inferring and evaluating.
     pub seconds: [f64; 4],
 }
@@ -211,6 +220,9 @@ pub fn run_pipeline(
             read: ReadOptions::default(),
             tiff: false,
             checkpoint: None,
+            also_stitch: p
+                .compare_probe_weighting
+                .then(|| (PatchWeighting::Probe, out.join("reconstruction_probe.npz"))),
         },
     )?;
     say(format!(
@@ -220,17 +232,26 @@ pub fn run_pipeline(
     seconds[2] = t.elapsed().as_secs_f64();
     say("[4/4] evaluating against the ground truth".into());
     let t = std::time::Instant::now();
-    let metrics = evaluate_files(&EvalFiles {
-        reconstruction: out.join("reconstruction.npz"),
-        ground_truth: test_npz,
-        output: out.join("metrics.json"),
-        trim: 4,
-    })?;
+    let evaluate = |name: &str, metrics: &str| {
+        evaluate_files(&EvalFiles {
+            reconstruction: out.join(name),
+            ground_truth: test_npz.clone(),
+            output: out.join(metrics),
+            trim: 4,
+        })
+    };
+    let metrics = evaluate("reconstruction.npz", "metrics.json")?;
+    let metrics_probe_weighting = if p.compare_probe_weighting {
+        Some(evaluate("reconstruction_probe.npz", "metrics_probe.json")?)
+    } else {
+        None
+    };
     seconds[3] = t.elapsed().as_secs_f64();
     Ok(PipelineReport {
         train: train_summary,
         infer: infer_summary,
         metrics,
+        metrics_probe_weighting,
         seconds,
     })
 }

@@ -18,7 +18,7 @@ use crate::gpu::Engine;
 use crate::model::params::npz_shapes;
 use crate::model::{Layout, ModelError, Network};
 use crate::nn::ConvLayout;
-use crate::stitch::{Stitched, Stitcher};
+use crate::stitch::{PatchWeighting, Stitched, Stitcher};
 use crate::util::fs::peak_host_note;
 use crate::util::plot;
 use crate::util::text::human_bytes;
@@ -46,6 +46,9 @@ pub struct InferOptions {
     pub tiff: bool,
     /// Weights from this training checkpoint instead of the bundle's model.npz.
     pub checkpoint: Option<PathBuf>,
+    /// Also stitch the same predictions with this weighting and write that reconstruction NPZ
+    /// to this path (`bench quality` compares the weightings on one inference).
+    pub also_stitch: Option<(PatchWeighting, PathBuf)>,
 }
 
 impl InferSummary {
@@ -183,12 +186,19 @@ pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Resul
         .patch_weighting
         .weighting(cfg.inference.stitch_crop, &probe);
     let mut stitcher = Stitcher::weighted(cfg.data.n, &xs, &ys, &weighting);
+    let mut also = opts.also_stitch.as_ref().map(|(w, path)| {
+        let w = w.weighting(cfg.inference.stitch_crop, &probe);
+        (Stitcher::weighted(cfg.data.n, &xs, &ys, &w), path)
+    });
     let idx: Vec<usize> = (0..set.groups.len()).collect();
     let bar = Progress::epoch("infer", idx.len().div_ceil(batch), cfg.quiet());
     let start = std::time::Instant::now();
     for chunk in idx.chunks(batch) {
         let patches = predictor.predict(&net, &set.x, &set.groups, chunk, batch)?;
         stitcher.add(&patches);
+        if let Some((s, _)) = also.as_mut() {
+            s.add(&patches);
+        }
         bar.tick(stitcher.added() * set.groups.c);
     }
     let seconds = start.elapsed().as_secs_f64();
@@ -210,6 +220,9 @@ pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Resul
     }
     let out = &opts.output_dir;
     npz::write_reconstruction(&out.join("reconstruction.npz"), &s, &xs, &ys)?;
+    if let Some((other, path)) = also {
+        npz::write_reconstruction(path, &other.finish(), &xs, &ys)?;
+    }
     write_pictures(out, &s)?;
     let mut files = vec!["reconstruction.npz", "amplitude.png", "phase.png"];
     if opts.tiff {
