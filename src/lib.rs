@@ -16,6 +16,7 @@
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod dist;
 pub mod eval;
 pub mod fft;
 pub mod gpu;

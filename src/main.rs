@@ -7,17 +7,38 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     quiet_wayland_probe();
     let cli = ptycho::cli::Cli::parse_from(ptycho::cli::ptychodus_argv(std::env::args_os()));
+    // Under mpirun/srun (the `mpi` feature) MPI lives until `_session` drops.
+    let _session = match ptycho::dist::init() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let comm = ptycho::dist::world();
     match ptycho::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            let usage = e.is_usage();
-            eprintln!("error: {}", one_line(&anyhow::Error::new(e)));
             // Usage and configuration errors exit with 2 (like clap's own), everything else 1.
-            if usage {
-                std::process::ExitCode::from(2)
+            let code: u8 = if e.is_usage() { 2 } else { 1 };
+            let collective = e.is_collective();
+            let line = one_line(&anyhow::Error::new(e));
+            if comm.is_parallel() {
+                if collective {
+                    // Every rank found the same: rank 0 says it, all end normally.
+                    if comm.is_root() {
+                        eprintln!("error: {line}");
+                    }
+                } else {
+                    // One rank failed: it names itself and ends the whole job, so that no
+                    // other rank waits for it.
+                    eprintln!("error: rank {} of {}: {line}", comm.rank(), comm.size());
+                    comm.abort(code as i32);
+                }
             } else {
-                std::process::ExitCode::FAILURE
+                eprintln!("error: {line}");
             }
+            std::process::ExitCode::from(code)
         }
     }
 }

@@ -228,6 +228,35 @@ impl Stitcher {
         self.next
     }
 
+    /// Continues with the patch of position `k` (≥ the next one): a process that stitches
+    /// only a block of the positions starts at the block.
+    pub fn skip_to(&mut self, k: usize) {
+        assert!(
+            k >= self.next && k <= self.xs.len(),
+            "skip past the positions"
+        );
+        self.next = k;
+    }
+
+    /// The accumulated weighted sums and weights as plain numbers, (re, im) pairs then the
+    /// weights: what processes that stitched separate blocks add up before [`Self::finish`].
+    pub fn sums(&self) -> Vec<f64> {
+        let mut v = Vec::with_capacity(3 * self.acc.len());
+        v.extend(self.acc.iter().flat_map(|z| [z.re, z.im]));
+        v.extend_from_slice(&self.wsum);
+        v
+    }
+
+    /// Replaces the sums by `v` (as [`Self::sums`] lays them out, e.g. summed over processes).
+    pub fn set_sums(&mut self, v: &[f64]) {
+        let n = self.acc.len();
+        assert_eq!(v.len(), 3 * n, "sums of another canvas");
+        for (z, p) in self.acc.iter_mut().zip(v.chunks_exact(2)) {
+            *z = Complex64::new(p[0], p[1]);
+        }
+        self.wsum.copy_from_slice(&v[2 * n..]);
+    }
+
     /// Adds the next patches (a whole number of `n`×`n` frames, in position order).
     pub fn add(&mut self, patches: &[Complex32]) {
         let (n, crop, pad, size) = (self.n, self.crop, self.pad, self.size);

@@ -21,6 +21,13 @@ pub struct BenchArgs {
     pub opts: BenchOptsArgs,
 }
 
+impl BenchArgs {
+    /// Whether this is `bench train` (the one benchmark that runs over MPI ranks).
+    pub fn is_train(&self) -> bool {
+        matches!(self.which, BenchKind::Train(_))
+    }
+}
+
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
 pub enum BenchKind {

@@ -66,7 +66,9 @@ pub fn run(a: &InferArgs, global: &Overrides) -> Result<()> {
             also_stitch: None,
         },
     )?;
-    println!("{}", s.report());
-    println!("wrote {}/{}", a.output_dir.display(), s.files.join(", "));
+    if crate::dist::world().is_root() {
+        println!("{}", s.report());
+        println!("wrote {}/{}", a.output_dir.display(), s.files.join(", "));
+    }
     Ok(())
 }

@@ -115,13 +115,36 @@ pub fn execution(global: &Overrides) -> Result<ExecutionConfig> {
 /// Opens the engine `exec` asks for and says on stderr which adapter it is.
 pub fn open_engine(exec: &ExecutionConfig) -> Result<Engine> {
     let engine = workflow::open_engine(exec)?;
-    eprintln!("ptycho: using {}", engine.describe());
+    let comm = crate::dist::world();
+    if comm.is_parallel() {
+        eprintln!(
+            "ptycho: rank {} of {} (local rank {}) using {}",
+            comm.rank(),
+            comm.size(),
+            comm.local_rank(),
+            engine.describe()
+        );
+    } else {
+        eprintln!("ptycho: using {}", engine.describe());
+    }
     Ok(engine)
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let global = cli.global_overrides();
+    let comm = crate::dist::world();
+    let over_ranks = match &cli.command {
+        Command::Train(_) | Command::Infer(_) => true,
+        Command::Bench(b) => b.is_train(),
+        _ => false,
+    };
+    if comm.is_parallel() && !over_ranks {
+        return Err(crate::workflow::WorkflowError::Ranks(format!(
+            "started as {} MPI ranks: only `ptycho train`, `ptycho infer` and `ptycho bench train` run over several ranks; run this command once, without mpirun",
+            comm.size()
+        )));
+    }
     match cli.command {
         Command::Devices(a) => devices::run(&a, &global),
         Command::Config(c) => config::run(&c, &global),

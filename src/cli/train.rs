@@ -167,6 +167,8 @@ pub fn run(a: &TrainArgs, global: &Overrides) -> Result<()> {
         read: a.read.options(),
     };
     let s = train(&engine, &resolved, &opts)?;
-    println!("{}", s.report(&dir));
+    if crate::dist::world().is_root() {
+        println!("{}", s.report(&dir));
+    }
     Ok(())
 }

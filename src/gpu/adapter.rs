@@ -134,14 +134,30 @@ pub(crate) fn auto_rank(info: &wgpu::AdapterInfo) -> u32 {
 
 /// Index of the adapter `choice` picks among `infos`, or `None`.
 pub(crate) fn pick(choice: Accelerator, infos: &[wgpu::AdapterInfo]) -> Option<usize> {
-    infos
+    pick_nth(choice, infos, 0)
+}
+
+/// Index of the adapter `choice` picks among `infos` when `nth` processes before this one
+/// took theirs: the adapters of the best rank, in enumeration order, number `nth` modulo their
+/// count (0: the first enumerated wins ties).
+pub(crate) fn pick_nth(
+    choice: Accelerator,
+    infos: &[wgpu::AdapterInfo],
+    nth: usize,
+) -> Option<usize> {
+    let ok: Vec<(usize, u32)> = infos
         .iter()
         .enumerate()
         .filter(|(_, i)| choice.accepts(i))
-        // max_by_key keeps the last maximum; reverse so the first enumerated wins ties.
-        .rev()
-        .max_by_key(|(_, i)| auto_rank(i))
-        .map(|(k, _)| k)
+        .map(|(k, i)| (k, auto_rank(i)))
+        .collect();
+    let best = ok.iter().map(|&(_, r)| r).max()?;
+    let tied: Vec<usize> = ok
+        .iter()
+        .filter(|&&(_, r)| r == best)
+        .map(|&(k, _)| k)
+        .collect();
+    Some(tied[nth % tied.len()])
 }
 
 /// Short description of an adapter for error messages: `name [Backend, Type]`.
@@ -236,7 +252,10 @@ pub(crate) const PRIMARY: wgpu::Backends = wgpu::Backends::VULKAN
 /// The adapters that can serve `choice` and the index of the one it picks: the primary
 /// backends first, GL only when none of them serves the choice (so that GL, and its driver's
 /// stderr noise, is touched only when it is needed).
-pub(crate) fn enumerate_for(choice: Accelerator) -> (Vec<wgpu::Adapter>, Option<usize>) {
+pub(crate) fn enumerate_for(
+    choice: Accelerator,
+    spread: usize,
+) -> (Vec<wgpu::Adapter>, Option<usize>) {
     let backends = choice.backends();
     let mut adapters = Vec::new();
     for part in [backends & PRIMARY, backends & wgpu::Backends::GL] {
@@ -245,7 +264,7 @@ pub(crate) fn enumerate_for(choice: Accelerator) -> (Vec<wgpu::Adapter>, Option<
         }
         let (_inst, found) = enumerate(part);
         let infos: Vec<_> = found.iter().map(|a| a.get_info()).collect();
-        if let Some(k) = pick(choice, &infos) {
+        if let Some(k) = pick_nth(choice, &infos, spread) {
             return (found, Some(k));
         }
         adapters.extend(found);
@@ -299,6 +318,12 @@ mod tests {
         assert_eq!(pick(Accelerator::Vulkan, &infos), Some(4));
         assert_eq!(pick(Accelerator::Dx12, &infos), None);
         assert_eq!(pick(Accelerator::Metal, &infos), None);
+        // Equally good adapters are dealt out in turn (MPI local ranks over a node's GPUs).
+        let two = [infos[4].clone(), infos[4].clone(), infos[1].clone()];
+        assert_eq!(pick_nth(Accelerator::Auto, &two, 0), Some(0));
+        assert_eq!(pick_nth(Accelerator::Auto, &two, 1), Some(1));
+        assert_eq!(pick_nth(Accelerator::Auto, &two, 2), Some(0));
+        assert_eq!(pick_nth(Accelerator::Cpu, &two, 1), Some(2));
     }
 
     #[test]

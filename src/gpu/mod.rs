@@ -42,6 +42,9 @@ pub struct EngineOptions {
     pub fault: Option<Fault>,
     /// Which limits the device is created with.
     pub limits: LimitsProfile,
+    /// Among several equally good adapters of the choice, take number `spread` (modulo their
+    /// count): processes of one job on one node (MPI local ranks) spread over its GPUs.
+    pub spread: usize,
 }
 
 /// The limits a device is created with.
@@ -240,7 +243,7 @@ impl Engine {
     pub fn new(options: &EngineOptions) -> Result<Engine> {
         let choice = options.accelerator;
         // GL adapters only serve `auto` and `cpu` when nothing else does (GL is slow and noisy).
-        let (mut adapters, picked) = adapter::enumerate_for(choice);
+        let (mut adapters, picked) = adapter::enumerate_for(choice, options.spread);
         let Some(k) = picked else {
             if choice == Accelerator::Auto || adapters.is_empty() && choice == Accelerator::Cpu {
                 return Err(GpuError::NoAdapter {
@@ -249,7 +252,7 @@ impl Engine {
                 });
             }
             // What else is there (GL only if nothing else is: see enumerate_for).
-            let (all, _) = adapter::enumerate_for(Accelerator::Auto);
+            let (all, _) = adapter::enumerate_for(Accelerator::Auto, 0);
             let present: Vec<_> = all
                 .iter()
                 .map(|a| adapter::describe(&a.get_info()))

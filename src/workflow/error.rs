@@ -57,6 +57,10 @@ pub enum WorkflowError {
     /// Data and configuration or bundle disagree.
     #[error("{0}")]
     Mismatch(String),
+    /// The ranks of an MPI job cannot run together (they disagree on configuration or data,
+    /// or there are more ranks than work): every rank finds the same (exit code 2).
+    #[error("{0}")]
+    Ranks(String),
     /// The loss became NaN or infinite.
     #[error(
         "loss became {value} at epoch {epoch}, step {step}; stopped (the last good checkpoint is kept in {dir})"
@@ -129,7 +133,16 @@ impl WorkflowError {
 
     /// Whether this is a usage or configuration error (exit code 2 rather than 1).
     pub fn is_usage(&self) -> bool {
-        matches!(self, WorkflowError::Usage(_) | WorkflowError::Config(_))
+        matches!(
+            self,
+            WorkflowError::Usage(_) | WorkflowError::Config(_) | WorkflowError::Ranks(_)
+        )
+    }
+
+    /// Whether every rank of an MPI job fails alike (so each may stop on its own, without
+    /// aborting the others).
+    pub fn is_collective(&self) -> bool {
+        matches!(self, WorkflowError::Ranks(_))
     }
 
     /// A file-output failure at `path`.

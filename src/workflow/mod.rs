@@ -10,6 +10,7 @@ pub mod devices;
 pub mod error;
 pub mod infer;
 pub mod pipeline;
+pub mod ranks;
 pub mod selftest;
 pub mod simulate;
 pub mod stitch;
@@ -32,6 +33,8 @@ pub fn engine_options(exec: &ExecutionConfig) -> Result<EngineOptions> {
         max_binding_bytes: (exec.max_binding_bytes > 0).then_some(exec.max_binding_bytes),
         fault,
         limits: exec.limits,
+        // Ranks of one MPI job on one node take its adapters in turn.
+        spread: crate::dist::world().local_rank(),
     })
 }
 

@@ -46,8 +46,10 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &TrainBench) -> Result<()> {
     let size = 2 * a.n;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     let obj = objects::lines(size, 60, true, &mut rng);
-    // Gridsize 2 groups need a seed and 4 neighbours.
-    let count = (a.batch * (opts.warmup + opts.repeats.max(1))).max(8);
+    // Gridsize 2 groups need a seed and 4 neighbours; under MPI every rank takes its own batch
+    // of each step.
+    let comm = crate::dist::world();
+    let count = (a.batch * comm.size() * (opts.warmup + opts.repeats.max(1))).max(8);
     let (xs, ys) = scan_positions(
         ScanKind::Random,
         count,
@@ -77,6 +79,17 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &TrainBench) -> Result<()> {
     let x: Vec<f32> = d.diff.iter().map(|&v| (v as f64 * k) as f32).collect();
     let groups = make_groups(&d.xcoords, &d.ycoords, a.gridsize, 4, 0, 1);
     let layouts = super::nn::bench_layouts(engine, &a.layout)?;
+    if comm.is_parallel() {
+        return run_ranks(
+            engine,
+            opts,
+            a,
+            &cfg,
+            (&x, &groups, &d.probe),
+            layouts[0],
+            &comm,
+        );
+    }
     let mut trainers = Vec::new();
     for &lay in &layouts {
         let mut t = Trainer::new(engine, &cfg, &d.probe)?;
@@ -204,6 +217,109 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &TrainBench) -> Result<()> {
             results[0].0,
             results[1].1 / results[0].1,
             results[1].3 / results[0].3
+        );
+    }
+    Ok(())
+}
+
+/// `bench train` under MPI: data-parallel steps (each rank its own batch, gradients summed in
+/// rank order, as `ptycho train` steps), with the all-reduce's bytes and seconds per step.
+fn run_ranks(
+    engine: &Engine,
+    opts: &BenchOpts,
+    a: &TrainBench,
+    cfg: &Config,
+    (x, groups, probe): (
+        &[f32],
+        &crate::data::group::Groups,
+        &[num_complex::Complex32],
+    ),
+    layout: crate::nn::ConvLayout,
+    comm: &crate::dist::Comm,
+) -> Result<()> {
+    let (k, c) = (comm.size(), (a.gridsize * a.gridsize) as usize);
+    let mut t = Trainer::new(engine, cfg, probe)?;
+    t.fit_canvas(groups);
+    t.net.set_conv_layout(engine, layout)?;
+    t.broadcast_weights(comm)?;
+    let idx: Vec<usize> = (0..groups.len()).collect();
+    let batches: Vec<&[usize]> = idx.chunks(a.batch).collect();
+    let (mut step_s, mut reduce_s, mut bytes) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, step) in batches.chunks(k).enumerate() {
+        let Some(mine) = step.get(comm.rank()) else {
+            break;
+        };
+        if step.len() < k {
+            break;
+        }
+        let t0 = std::time::Instant::now();
+        t.step(x, groups, mine, 0, false, k)?;
+        let before = crate::dist::traffic();
+        t.apply_reduced(comm, true, &mut [])?;
+        let after = crate::dist::traffic();
+        if i >= opts.warmup {
+            step_s.push(t0.elapsed().as_secs_f64());
+            reduce_s.push(after.seconds - before.seconds);
+            bytes.push(after.bytes - before.bytes);
+        }
+    }
+    // The job's figures: every rank's medians, the slowest rank's step.
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let (step, reduce) = (median(&mut step_s), median(&mut reduce_s));
+    let per_rank = comm.all_gather_strings(&format!(
+        "{step} {reduce} {}",
+        bytes.first().copied().unwrap_or(0)
+    ));
+    if !comm.is_root() {
+        return Ok(());
+    }
+    let rows: Vec<(f64, f64, u64)> = per_rank
+        .iter()
+        .map(|s| {
+            let f: Vec<&str> = s.split(' ').collect();
+            (
+                f[0].parse().unwrap_or(f64::NAN),
+                f[1].parse().unwrap_or(f64::NAN),
+                f[2].parse().unwrap_or(0),
+            )
+        })
+        .collect();
+    let slowest = rows.iter().map(|r| r.0).fold(0.0, f64::max);
+    let rate = (k * a.batch * c) as f64 / slowest;
+    let params = t.net.layout.params;
+    if opts.json {
+        let v = serde_json::json!({
+            "adapter": engine.describe(), "bench": "train", "ranks": k, "n": a.n,
+            "gridsize": a.gridsize, "batch_per_rank": a.batch, "n_filters_scale": a.n_filters_scale,
+            "parameters": params, "conv_layout": layout, "train_patterns_per_s": rate,
+            "step_ms": slowest * 1e3,
+            "allreduce_bytes_per_step": rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            "allreduce_ms_per_step": rows.iter().map(|r| r.1 * 1e3).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!("adapter (rank 0): {}", engine.describe());
+    println!(
+        "{k} MPI ranks, N {} gridsize {} batch {} per rank ({} per step), n_filters_scale {} ({params} parameters, {} of gradient): training {rate:.1} patterns/s over the job (slowest rank's median step {:.0} ms)",
+        a.n,
+        a.gridsize,
+        a.batch,
+        k * a.batch,
+        a.n_filters_scale,
+        human_bytes(params as u64 * 4),
+        slowest * 1e3
+    );
+    for (r, (s, red, b)) in rows.iter().enumerate() {
+        println!(
+            "  rank {r}: step {:.0} ms, all-reduce {:.1} ms ({:.1} % of the step), {} sent and received per step",
+            s * 1e3,
+            red * 1e3,
+            100.0 * red / s.max(1e-12),
+            human_bytes(*b)
         );
     }
     Ok(())

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::config::Resolved;
 use crate::data::product::{Geometry, Product};
 use crate::data::{ReadOptions, npz};
+use crate::dist::{self, Comm};
 use crate::gpu::Engine;
 use crate::model::params::npz_shapes;
 use crate::model::{Layout, ModelError, Network};
@@ -26,7 +27,7 @@ use crate::workflow::train::checkpoint::load_checkpoint_weights;
 use crate::workflow::train::prepare::{net_config, prepare};
 use crate::workflow::train::progress::Progress;
 use crate::workflow::train::{bundle, run_dir};
-use crate::workflow::{Result, WorkflowError};
+use crate::workflow::{Result, WorkflowError, ranks};
 
 /// Options of `ptycho infer`.
 #[derive(Clone, Debug)]
@@ -139,12 +140,19 @@ pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Resul
             cfg.data.n
         )));
     }
-    run_dir::check_dir(&opts.output_dir, opts.overwrite)?;
+    // Under MPI the groups are sharded over the ranks; rank 0 alone writes.
+    let comm = dist::world();
+    if comm.is_root() {
+        run_dir::check_dir(&opts.output_dir, opts.overwrite)?;
+    }
     let read = ReadOptions {
         fallback_probe: Some(probe.clone()),
         ..opts.read.clone()
     };
     let set = prepare(&opts.test_data, cfg, 0, &read)?;
+    if comm.is_parallel() {
+        check_ranks(&comm, resolved, opts, &set.x, set.groups.len())?;
+    }
     let net_cfg = net_config(cfg);
     let layout = ConvLayout::choose(engine, cfg.execution.conv_layout)?;
     let net = match &opts.checkpoint {
@@ -165,7 +173,9 @@ pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Resul
     };
     let mut predictor = Predictor::new(engine, cfg);
     predictor.fit_canvas(&set.groups);
-    run_dir::prepare_dir(&opts.output_dir, "infer", opts.overwrite)?;
+    if comm.is_root() {
+        run_dir::prepare_dir(&opts.output_dir, "infer", opts.overwrite)?;
+    }
     // Each group's object patch sits at the group centre (for gridsize 1 the pattern's own
     // scan position).
     let (xs, ys): (Vec<f64>, Vec<f64>) = set.groups.centers.iter().map(|c| (c[0], c[1])).unzip();
@@ -190,8 +200,18 @@ pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Resul
         let w = w.weighting(cfg.inference.stitch_crop, &probe);
         (Stitcher::weighted(cfg.data.n, &xs, &ys, &w), path)
     });
-    let idx: Vec<usize> = (0..set.groups.len()).collect();
-    let bar = Progress::epoch("infer", idx.len().div_ceil(batch), cfg.quiet());
+    // This rank's contiguous block of the groups (all of them in a single process).
+    let mine = comm.my_block(set.groups.len());
+    stitcher.skip_to(mine.start);
+    if let Some((s, _)) = also.as_mut() {
+        s.skip_to(mine.start);
+    }
+    let idx: Vec<usize> = mine.collect();
+    let bar = Progress::epoch(
+        "infer",
+        idx.len().div_ceil(batch),
+        cfg.quiet() || !comm.is_root(),
+    );
     let start = std::time::Instant::now();
     for chunk in idx.chunks(batch) {
         let patches = predictor.predict(&net, &set.x, &set.groups, chunk, batch)?;
@@ -201,13 +221,31 @@ pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Resul
         }
         bar.tick(stitcher.added() * set.groups.c);
     }
+    // The ranks' sums, added in rank order: the same canvas on every rank.
+    for s in std::iter::once(&mut stitcher).chain(also.as_mut().map(|(s, _)| s)) {
+        if comm.is_parallel() {
+            let mut v = s.sums();
+            comm.sum_in_rank_order(&mut v);
+            s.set_sums(&v);
+        }
+    }
     let seconds = start.elapsed().as_secs_f64();
-    let rate = (idx.len() * set.groups.c) as f64 / seconds.max(1e-9);
+    let patterns = set.groups.len() * set.groups.c;
+    let rate = patterns as f64 / seconds.max(1e-9);
     bar.finish(&format!(
-        "{} patterns in {seconds:.1} s ({rate:.1} patterns/s)",
-        idx.len() * set.groups.c
+        "{patterns} patterns in {seconds:.1} s ({rate:.1} patterns/s)"
     ));
     let s = stitcher.finish();
+    if !comm.is_root() {
+        return Ok(InferSummary {
+            patterns,
+            patterns_per_second: rate,
+            size_wh: (s.w, s.h),
+            peak_gpu_bytes: engine.memory().peak_bytes,
+            files: Vec::new(),
+            holes: 0,
+        });
+    }
     let holes = s.holes(&xs, &ys, weighting.covered_min());
     if holes > 0 {
         eprintln!(
@@ -239,7 +277,7 @@ pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Resul
         &opts.model_dir,
     )?);
     Ok(InferSummary {
-        patterns: idx.len() * set.groups.c,
+        patterns,
         patterns_per_second: rate,
         size_wh: (s.w, s.h),
         peak_gpu_bytes: engine.memory().peak_bytes,
@@ -293,4 +331,25 @@ fn write_product(
     }
     #[cfg(not(feature = "hdf5"))]
     Ok(vec!["product.npz"])
+}
+
+/// Refuses an inference whose ranks would not reconstruct the same object: the model, its
+/// configuration, the test file and its contents; and more ranks than groups.
+fn check_ranks(
+    comm: &Comm,
+    resolved: &Resolved,
+    opts: &InferOptions,
+    x: &[f32],
+    groups: usize,
+) -> Result<()> {
+    let mut items = vec![("--model".to_string(), opts.model_dir.display().to_string())];
+    items.extend(ranks::config_items(
+        &resolved.config,
+        &["data", "model", "inference"],
+    )?);
+    items.push(("--test-data".into(), opts.test_data.display().to_string()));
+    items.push(("the test patterns".into(), ranks::fingerprint(x)));
+    items.push(("--output-dir".into(), opts.output_dir.display().to_string()));
+    ranks::agree(comm, &items)?;
+    ranks::enough_work(comm, groups, "groups to infer", "")
 }

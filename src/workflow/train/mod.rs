@@ -29,11 +29,12 @@ use schedule::Schedule;
 
 use crate::config::{Config, Monitor, Resolved};
 use crate::data::ReadOptions;
+use crate::dist::{self, Comm};
 use crate::gpu::{Engine, GpuError};
 use crate::util::fs::peak_host_note;
 use crate::util::rng::SplitMix64;
 use crate::util::text::human_bytes;
-use crate::workflow::{Result, WorkflowError};
+use crate::workflow::{Result, WorkflowError, ranks};
 
 /// Where to train from and to.
 #[derive(Clone, Debug)]
@@ -73,6 +74,13 @@ pub struct TrainSummary {
     pub n_filters_scale: u32,
     /// The network's trainable parameters.
     pub parameters: usize,
+    /// MPI ranks that trained (1 for a single process).
+    pub ranks: usize,
+    /// Bytes this rank sent and received per optimizer step summing gradients (0 for one
+    /// process).
+    pub allreduce_bytes_per_step: f64,
+    /// Seconds per optimizer step in that sum.
+    pub allreduce_seconds_per_step: f64,
 }
 
 impl TrainSummary {
@@ -99,7 +107,16 @@ impl TrainSummary {
                 ""
             },
             dir.display()
-        )
+        ) + &if self.ranks > 1 {
+            format!(
+                "\n{} MPI ranks: gradients summed in rank order, {} sent and received and {:.1} ms per step on rank 0",
+                self.ranks,
+                human_bytes(self.allreduce_bytes_per_step as u64),
+                self.allreduce_seconds_per_step * 1e3
+            )
+        } else {
+            String::new()
+        }
     }
 }
 
@@ -222,6 +239,9 @@ pub fn train(engine: &Engine, resolved: &Resolved, opts: &TrainOptions) -> Resul
     let resolved = &prepare::with_data_metadata(resolved, &opts.train_data);
     let cfg = &resolved.config;
     let dir = &opts.output_dir;
+    // Under MPI every rank trains; rank 0 alone writes the run directory.
+    let comm = dist::world();
+    let root = comm.is_root();
     if opts.resume {
         if !run_dir::is_run_dir(dir) {
             return Err(WorkflowError::Mismatch(format!(
@@ -229,11 +249,14 @@ pub fn train(engine: &Engine, resolved: &Resolved, opts: &TrainOptions) -> Resul
                 dir.display()
             )));
         }
-    } else {
+    } else if root {
         run_dir::check_dir(dir, opts.overwrite)?;
     }
     // Data before the run directory: bad input must not leave a directory behind.
     let data = Data::load(cfg, opts)?;
+    if comm.is_parallel() {
+        check_ranks(&comm, resolved, opts, &data)?;
+    }
     let mut trainer = Trainer::new(engine, cfg, &data.train.data.probe)?;
     trainer.fit_canvas(&data.train.groups);
     if let Some(v) = &data.val {
@@ -245,11 +268,13 @@ pub fn train(engine: &Engine, resolved: &Resolved, opts: &TrainOptions) -> Resul
         scale: trainer.scale(),
     };
     // The inputs are good: now the run directory may be written.
-    if !opts.resume {
-        run_dir::prepare_dir(dir, "train", opts.overwrite)?;
+    if root {
+        if !opts.resume {
+            run_dir::prepare_dir(dir, "train", opts.overwrite)?;
+        }
+        std::fs::create_dir_all(dir.join("checkpoints")).map_err(|e| WorkflowError::io(dir, e))?;
+        bundle::write_probe(dir, &probe)?;
     }
-    std::fs::create_dir_all(dir.join("checkpoints")).map_err(|e| WorkflowError::io(dir, e))?;
-    bundle::write_probe(dir, &probe)?;
     let schedule = Schedule::new(&cfg.training, cfg.learning_rate());
     let mut ck = Checkpoints {
         dir,
@@ -265,15 +290,23 @@ pub fn train(engine: &Engine, resolved: &Resolved, opts: &TrainOptions) -> Resul
         };
         (state, Vec::new())
     };
-    bundle::write_config(dir, resolved)?;
+    // Every rank starts from rank 0's weights (seeded alike, or read from the same checkpoint).
+    trainer.broadcast_weights(&comm)?;
+    if root {
+        bundle::write_config(dir, resolved)?;
+    }
     if opts.resume {
         ck.last_saved = Some(state.epochs_done);
     } else {
-        run_dir::write_metrics(&dir.join("metrics.csv"), &rows)?;
+        if root {
+            run_dir::write_metrics(&dir.join("metrics.csv"), &rows)?;
+        }
         if cfg.training.checkpoint {
             // A resumable checkpoint exists from the start: a fault or Ctrl-C in the first
-            // epoch can be resumed like any later one.
-            write_checkpoint(&ck.path("last"), &trainer.net, engine, &state)?;
+            // epoch can be resumed like any later one. (Rank 0 writes it; every rank knows.)
+            if root {
+                write_checkpoint(&ck.path("last"), &trainer.net, engine, &state)?;
+            }
             ck.last_saved = Some(0);
         }
     }
@@ -281,17 +314,20 @@ pub fn train(engine: &Engine, resolved: &Resolved, opts: &TrainOptions) -> Resul
     let t = &cfg.training;
     let (mut early, mut interrupted) = (false, false);
     let run_start = Instant::now();
+    let traffic0 = dist::traffic();
     let mut patterns_done = 0usize;
     for epoch in state.epochs_done..t.epochs {
         let lr = state.schedule.lr;
         trainer.net.adam_cfg.lr = lr;
-        let steps = run_epoch(&mut trainer, cfg, &data, epoch, &ck)?;
+        let steps = run_epoch(&mut trainer, cfg, &data, epoch, &ck, &comm)?;
         patterns_done += steps.patterns;
         if steps.interrupted {
             // Save the weights as they are, marked as the start of this epoch, so --resume
             // redoes the epoch (deterministically) rather than skipping its remainder.
             steps.bar.finish("interrupted");
-            write_checkpoint(&ck.path("interrupted"), &trainer.net, engine, &state)?;
+            if root {
+                write_checkpoint(&ck.path("interrupted"), &trainer.net, engine, &state)?;
+            }
             interrupted = true;
             break;
         }
@@ -299,9 +335,12 @@ pub fn train(engine: &Engine, resolved: &Resolved, opts: &TrainOptions) -> Resul
             f64::NAN
         } else {
             let v = data.validation();
-            trainer
-                .eval_loss(&v.x, &v.groups, &data.val_idx)
-                .map_err(|e| ck.fault(e, epoch + 1, "validation"))?
+            // Sharded over the ranks and summed in rank order: every rank's scheduler and
+            // early stopping see the same number.
+            let (sum, count) = trainer
+                .eval_loss_sum(&v.x, &v.groups, &data.val_idx, &comm)
+                .map_err(|e| ck.fault(e, epoch + 1, "validation"))?;
+            if count > 0.0 { sum / count } else { f64::NAN }
         };
         let seconds = steps.bar.elapsed();
         steps.bar.finish(&format!(
@@ -323,16 +362,20 @@ pub fn train(engine: &Engine, resolved: &Resolved, opts: &TrainOptions) -> Resul
         };
         let decision = schedule.after_epoch(&mut state.schedule, epoch, monitored);
         state.epochs_done = epoch + 1;
-        run_dir::write_metrics(&dir.join("metrics.csv"), &rows)?;
+        if root {
+            run_dir::write_metrics(&dir.join("metrics.csv"), &rows)?;
+        }
         let due = state.epochs_done % t.checkpoint_every == 0
             || decision.stop
             || state.epochs_done == t.epochs;
         if t.checkpoint && due {
             let during = "writing a checkpoint";
-            write_checkpoint(&ck.path("last"), &trainer.net, engine, &state)
-                .map_err(|e| ck.fault(e, epoch + 1, during))?;
+            if root {
+                write_checkpoint(&ck.path("last"), &trainer.net, engine, &state)
+                    .map_err(|e| ck.fault(e, epoch + 1, during))?;
+            }
             ck.last_saved = Some(state.epochs_done);
-            if t.keep_best && decision.improved {
+            if root && t.keep_best && decision.improved {
                 write_checkpoint(&ck.path("best"), &trainer.net, engine, &state)
                     .map_err(|e| ck.fault(e, epoch + 1, during))?;
             }
@@ -342,9 +385,16 @@ pub fn train(engine: &Engine, resolved: &Resolved, opts: &TrainOptions) -> Resul
             break;
         }
     }
-    bundle::write_bundle(dir, engine, &trainer.net, &probe, resolved)?;
+    if root {
+        bundle::write_bundle(dir, engine, &trainer.net, &probe, resolved)?;
+    }
     let last = rows.last().copied();
+    let traffic = dist::traffic();
+    let steps = trainer.reductions.max(1) as f64;
     Ok(TrainSummary {
+        ranks: comm.size(),
+        allreduce_bytes_per_step: (traffic.bytes - traffic0.bytes) as f64 / steps,
+        allreduce_seconds_per_step: (traffic.seconds - traffic0.seconds) / steps,
         epochs: state.epochs_done,
         train_loss: last.map_or(f64::NAN, |r| r.train_loss),
         val_loss: last.map_or(f64::NAN, |r| r.val_loss),
@@ -388,6 +438,7 @@ fn run_epoch(
     data: &Data,
     epoch: usize,
     ck: &Checkpoints<'_>,
+    comm: &Comm,
 ) -> Result<EpochSteps> {
     let t = &cfg.training;
     let c = (cfg.data.gridsize * cfg.data.gridsize) as usize;
@@ -397,8 +448,11 @@ fn run_epoch(
     let bar = Progress::epoch(
         &format!("epoch {}/{}", epoch + 1, t.epochs),
         batches.len(),
-        cfg.quiet(),
+        cfg.quiet() || !comm.is_root(),
     );
+    if comm.is_parallel() {
+        return run_epoch_ranks(trainer, cfg, data, &batches, (epoch, ck), comm, bar);
+    }
     let (mut loss_sum, mut weight) = (0.0, 0usize);
     let mut interrupted = false;
     let train = &data.train;
@@ -431,4 +485,100 @@ fn run_epoch(
         interrupted,
         bar,
     })
+}
+
+/// [`run_epoch`] on the ranks of an MPI job. One optimizer step takes K·A consecutive batches
+/// (K ranks, A = `training.accumulate_grad_batches`; `--batch-size` is per rank, as in DDP):
+/// rank r runs batches r, r + K, … of them, accumulating its gradients with weight 1/(K·A)
+/// each, and the ranks' sums are added in rank order before every rank runs Adam on the same
+/// gradient. That is the step a single process takes with `accumulate_grad_batches = K·A`
+/// (the same micro-batches, summed in another order; bit-identical for K = 2, A = 1, where
+/// each weight is ½). The epoch's loss and pattern count are summed over the ranks.
+fn run_epoch_ranks(
+    trainer: &mut Trainer<'_>,
+    cfg: &Config,
+    data: &Data,
+    batches: &[&[usize]],
+    (epoch, ck): (usize, &Checkpoints<'_>),
+    comm: &Comm,
+    bar: Progress,
+) -> Result<EpochSteps> {
+    let c = (cfg.data.gridsize * cfg.data.gridsize) as usize;
+    let (k, r) = (comm.size(), comm.rank());
+    let group = k * cfg.training.accumulate_grad_batches;
+    let train = &data.train;
+    let (mut loss_sum, mut weight) = (0.0, 0usize);
+    let mut interrupted = false;
+    for (gi, grp) in batches.chunks(group).enumerate() {
+        let mine: Vec<(usize, &[usize])> = grp
+            .iter()
+            .enumerate()
+            .skip(r)
+            .step_by(k)
+            .map(|(j, b)| (gi * group + j, *b))
+            .collect();
+        for (m, &(bi, chunk)) in mine.iter().enumerate() {
+            let loss = trainer
+                .step(&train.x, &train.groups, chunk, m, false, group)
+                .map_err(|e| ck.fault(e, epoch + 1, &format!("step {}", bi + 1)))?;
+            if !loss.is_finite() {
+                return Err(WorkflowError::NonFinite {
+                    value: loss,
+                    epoch: epoch + 1,
+                    step: bi + 1,
+                    dir: ck.dir.join("checkpoints").display().to_string(),
+                });
+            }
+            loss_sum += loss * chunk.len() as f64;
+            weight += chunk.len();
+        }
+        // A Ctrl-C on any rank stops every rank after the same step.
+        let mut flags = [if run_dir::interrupted() { 1.0 } else { 0.0 }];
+        trainer
+            .apply_reduced(comm, !mine.is_empty(), &mut flags)
+            .map_err(|e| ck.fault(e, epoch + 1, &format!("step {}", gi + 1)))?;
+        // This rank's running loss; throughput as the job's (every rank runs alike).
+        bar.advance(grp.len(), loss_sum / weight.max(1) as f64, weight * c * k);
+        if flags[0] > 0.0 {
+            interrupted = true;
+            break;
+        }
+    }
+    let mut v = [loss_sum, weight as f64];
+    comm.sum_in_rank_order(&mut v);
+    Ok(EpochSteps {
+        loss: v[0] / v[1].max(1.0),
+        patterns: v[1] as usize * c,
+        interrupted,
+        bar,
+    })
+}
+
+/// Refuses a job whose ranks would not train the same model on the same data: configuration
+/// (every data, model and training key), the files and their contents, the run directory; and
+/// one with more ranks than batches per epoch. Every rank finds the same answer.
+fn check_ranks(comm: &Comm, resolved: &Resolved, opts: &TrainOptions, data: &Data) -> Result<()> {
+    let cfg = &resolved.config;
+    let mut items = ranks::config_items(cfg, &["data", "model", "training"])?;
+    items.push(("--train-data".into(), opts.train_data.display().to_string()));
+    items.push((
+        "the training patterns".into(),
+        ranks::fingerprint(&data.train.x),
+    ));
+    if let Some(v) = &data.val {
+        items.push(("the validation patterns".into(), ranks::fingerprint(&v.x)));
+    }
+    items.push(("--output-dir".into(), opts.output_dir.display().to_string()));
+    items.push(("--resume".into(), opts.resume.to_string()));
+    ranks::agree(comm, &items)?;
+    let batches = data
+        .train_idx
+        .len()
+        .div_ceil(cfg.training.batch_size.max(1));
+    ranks::enough_work(
+        comm,
+        batches,
+        &format!("batches of {} groups per epoch", cfg.training.batch_size),
+        " or a smaller --batch-size",
+    )
 }

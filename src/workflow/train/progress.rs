@@ -35,10 +35,15 @@ impl Progress {
 
     /// Reports a finished step with the running loss and throughput.
     pub fn step(&self, loss: f64, patterns: usize) {
+        self.advance(1, loss, patterns);
+    }
+
+    /// Reports `steps` finished steps (batches) with the running loss and throughput.
+    pub fn advance(&self, steps: usize, loss: f64, patterns: usize) {
         if let Some(b) = &self.bar {
             let rate = patterns as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
             b.set_message(format!("loss {loss:.5} {rate:.1} patterns/s"));
-            b.inc(1);
+            b.inc(steps as u64);
         }
     }
 

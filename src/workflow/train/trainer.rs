@@ -10,6 +10,7 @@ use super::batch::{fitted_canvas, gather, max_batch};
 use super::prepare::{intensity_scale, model_probe, net_config};
 use crate::config::Config;
 use crate::data::group::Groups;
+use crate::dist::Comm;
 use crate::gpu::{Engine, GpuBuffer};
 use crate::linalg::Axpy;
 use crate::model::{Activations, Network};
@@ -50,6 +51,8 @@ pub struct Trainer<'e> {
     accumulator: GpuBuffer<f32>,
     profile: bool,
     last_kernel_times: Vec<(&'static str, f64)>,
+    /// Gradient sums over MPI ranks so far ([`Self::apply_reduced`]).
+    pub reductions: usize,
 }
 
 impl<'e> Trainer<'e> {
@@ -74,6 +77,7 @@ impl<'e> Trainer<'e> {
             accumulator,
             profile: false,
             last_kernel_times: Vec::new(),
+            reductions: 0,
         })
     }
 
@@ -259,9 +263,23 @@ impl<'e> Trainer<'e> {
 
     /// Mean loss over the groups `idx` without updating anything.
     pub fn eval_loss(&mut self, x: &[f32], g: &Groups, idx: &[usize]) -> Result<f64> {
+        let (sum, count) = self.eval_loss_sum(x, g, idx, &Comm::single())?;
+        Ok(if count > 0.0 { sum / count } else { f64::NAN })
+    }
+
+    /// The validation batches of `idx` (of the training batch size) this rank of `comm` takes
+    /// (batches r, r + K, …), and its (sum of losses, elements) over them, summed over the
+    /// ranks in rank order: every rank returns the same.
+    pub fn eval_loss_sum(
+        &mut self,
+        x: &[f32],
+        g: &Groups,
+        idx: &[usize],
+        comm: &Comm,
+    ) -> Result<(f64, f64)> {
         let bsz = self.cfg.training.batch_size.min(self.max_batch());
         let (mut sum, mut count) = (0.0, 0usize);
-        for chunk in idx.chunks(bsz) {
+        for chunk in idx.chunks(bsz).skip(comm.rank()).step_by(comm.size()) {
             self.load_batch(x, g, chunk)?;
             let engine = self.engine;
             let bufs = self.buffers.get(&chunk.len()).expect("buffers");
@@ -275,10 +293,48 @@ impl<'e> Trainer<'e> {
             sum += out.get::<f32>(id)[0] as f64;
             count += bufs.model.elements();
         }
-        Ok(if count > 0 {
-            sum / count as f64
+        let mut v = [sum, count as f64];
+        comm.sum_in_rank_order(&mut v);
+        Ok((v[0], v[1]))
+    }
+
+    /// Ends a data-parallel step: this rank's accumulated gradient (zeros where it ran no
+    /// micro-batch of the step, `contributed` false) is summed over the ranks in rank order,
+    /// and every rank runs Adam on the same sum. `flags` travel with it (summed alike: how the
+    /// ranks agree on a Ctrl-C).
+    pub fn apply_reduced(
+        &mut self,
+        comm: &Comm,
+        contributed: bool,
+        flags: &mut [f32],
+    ) -> Result<()> {
+        let engine = self.engine;
+        let p = self.net.layout.params;
+        let mut v = if contributed {
+            engine.read(&self.accumulator)?
         } else {
-            f64::NAN
-        })
+            vec![0.0; p]
+        };
+        v.truncate(p);
+        v.extend_from_slice(flags);
+        comm.sum_in_rank_order(&mut v);
+        self.reductions += 1;
+        flags.copy_from_slice(&v[p..]);
+        engine.write(&self.net.grads, 0, &v[..p])?;
+        let mut rec = engine.recording("train.adam");
+        self.net.adam_step(engine, &mut rec)?;
+        engine.submit(rec)?;
+        Ok(())
+    }
+
+    /// Makes every rank start from rank 0's weights.
+    pub fn broadcast_weights(&mut self, comm: &Comm) -> Result<()> {
+        if !comm.is_parallel() {
+            return Ok(());
+        }
+        let mut w = self.engine.read(&self.net.params)?;
+        comm.broadcast(&mut w);
+        self.engine.write(&self.net.params, 0, &w)?;
+        Ok(())
     }
 }
