@@ -14,9 +14,8 @@ fn rank(top: &str) -> Option<u32> {
     Some(match top {
         "util" | "gpu" => 0,
         "wgsl" => 1,
-        "linalg" | "fft" | "physics" | "nn" | "model" | "data" | "eval" | "stitch" | "simulate" => {
-            2
-        }
+        "linalg" | "fft" | "physics" | "nn" | "model" | "data" | "eval" | "stitch" | "simulate"
+        | "dist" => 2,
         "kernels" | "config" => 3,
         "workflow" => 4,
         "cli" => 5,
