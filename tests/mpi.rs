@@ -259,6 +259,38 @@ fn ranks_that_cannot_work_together_are_refused_with_one_line() {
         "{err}"
     );
     assert!(!out.exists());
+    // A failure before the ranks work together, on rank 0 (the run directory exists) or on
+    // rank 1 alone (its data file is missing): every rank stops with the same one line, the
+    // exit code a single process gives, no MPI abort.
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "x").unwrap();
+    let single = ptycho(&a[1..]);
+    let o = mpirun(&[&["-n", "2"][..], &a].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), single.status.code(), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    let single_err = String::from_utf8_lossy(&single.stderr);
+    let want: Vec<&str> = single_err
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(want.len(), 1, "{single_err}");
+    assert_eq!(lines, want, "{err}");
+    assert!(!err.contains("MPI_ABORT"), "{err}");
+    std::fs::remove_dir_all(&out).unwrap();
+    let missing = d.join("missing.npz");
+    let mut r1 = r0.clone();
+    r1[3] = s(&missing);
+    let o = mpirun(&[&["-n", "1"][..], &r0, &[":", "-n", "1"], &r1].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("error: rank 1 of 2: ") && lines[0].contains("missing.npz"),
+        "{err}"
+    );
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!out.exists());
     // Commands that do not run over ranks.
     let o = mpirun(&[
         "-n",

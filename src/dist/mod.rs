@@ -110,31 +110,51 @@ pub fn launched_by_mpi() -> bool {
     .any(|v| std::env::var_os(v).is_some())
 }
 
+/// How many processes the launcher started with this one, as its variables say (1 if none
+/// says): Open MPI's, PMI's, or Slurm's for the tasks of this `srun` step (also under
+/// `srun --mpi=none`, where MPI itself would see K separate jobs of one).
+pub fn launched_size() -> usize {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok()?.trim().parse::<usize>().ok())
+        .max()
+        .unwrap_or(1)
+}
+
 /// Initialises MPI when the process was started by an MPI launcher and the binary has the
-/// `mpi` feature; otherwise the job is this one process. Err: launched by MPI without the
-/// feature with more than one rank (each rank would silently train alone).
+/// `mpi` feature; otherwise the job is this one process. Err: started as one of several
+/// processes that MPI would not join into one job (a binary without the feature, or `srun`
+/// without MPI wiring): each would silently train alone into the same directory.
 pub fn init() -> Result<Session, String> {
+    let launched = launched_size();
     #[cfg(feature = "mpi")]
     {
-        if launched_by_mpi() {
-            let universe = ::mpi::initialize().ok_or("MPI was already initialised")?;
+        let session = if launched_by_mpi() || launched > 1 {
+            let (universe, _) = ::mpi::initialize_with_threading(::mpi::Threading::Funneled)
+                .ok_or("MPI was already initialised")?;
             mpi_comm::set_world(&universe);
-            return Ok(Session {
+            Session {
                 _universe: Some(universe),
-            });
+            }
+        } else {
+            Session { _universe: None }
+        };
+        let size = world().size();
+        if launched > size {
+            return Err(format!(
+                "started as one of {launched} processes, but MPI joined only {size} of them: under Slurm use `srun --mpi=pmix` (or the MPI plugin your site documents), or mpirun"
+            ));
         }
-        Ok(Session { _universe: None })
+        if size > 1 {
+            world().abort_on_panic();
+        }
+        Ok(session)
     }
     #[cfg(not(feature = "mpi"))]
     {
-        let size = std::env::var("OMPI_COMM_WORLD_SIZE")
-            .or_else(|_| std::env::var("PMI_SIZE"))
-            .ok()
-            .and_then(|s| s.parse::<usize>().ok())
-            .unwrap_or(1);
-        if size > 1 {
+        if launched > 1 {
             return Err(format!(
-                "started as one of {size} MPI ranks, but this ptycho was built without the `mpi` feature: \
+                "started as one of {launched} MPI ranks, but this ptycho was built without the `mpi` feature: \
                  rebuild with `cargo build --release --features mpi` (Open MPI: libopenmpi-dev, libclang-dev)"
             ));
         }
@@ -263,6 +283,20 @@ impl Comm {
         }
         #[cfg(not(feature = "mpi"))]
         unreachable!("more than one rank needs the mpi feature")
+    }
+
+    /// Makes a panic on this rank end the whole job with one line naming the rank (a panic
+    /// would otherwise unwind into MPI's finalisation, which waits for ranks that wait for
+    /// this one).
+    pub fn abort_on_panic(&self) {
+        let c = *self;
+        std::panic::set_hook(Box::new(move |info| {
+            eprintln!(
+                "error: rank {} of {}: internal error: {info}",
+                c.rank, c.size
+            );
+            c.abort(101);
+        }));
     }
 
     /// Ends every rank of the job now, after this rank has printed why (never a hang on a

@@ -83,6 +83,12 @@ pub(super) fn broadcast<T: Element>(v: &mut [T]) {
 
 /// Every rank's bytes, in rank order.
 pub(super) fn all_gather_bytes(b: &[u8]) -> Vec<Vec<u8>> {
+    // Each message travels behind one marker byte: an empty slice's dangling pointer (0x1 for
+    // u8) is Open MPI's MPI_IN_PLACE, which MPI_Allgatherv would take for "in place".
+    let mut framed = Vec::with_capacity(b.len() + 1);
+    framed.push(b'#');
+    framed.extend_from_slice(b);
+    let b = &framed[..];
     let world = comm();
     let k = world.size() as usize;
     let mut lens = vec![0 as Count; k];
@@ -102,7 +108,7 @@ pub(super) fn all_gather_bytes(b: &[u8]) -> Vec<Vec<u8>> {
         world.all_gather_varcount_into(b, &mut recv);
     }
     (0..k)
-        .map(|r| all[displs[r] as usize..(displs[r] + lens[r]) as usize].to_vec())
+        .map(|r| all[displs[r] as usize + 1..(displs[r] + lens[r]) as usize].to_vec())
         .collect()
 }
 

@@ -61,6 +61,15 @@ pub enum WorkflowError {
     /// or there are more ranks than work): every rank finds the same (exit code 2).
     #[error("{0}")]
     Ranks(String),
+    /// An error of one rank of an MPI job before the ranks first worked together, made every
+    /// rank's ([`crate::workflow::ranks::together`]); exit code 2 if it was a usage error.
+    #[error("{message}")]
+    Shared {
+        /// The error on one line, naming the rank unless it is rank 0.
+        message: String,
+        /// It was a usage or configuration error.
+        usage: bool,
+    },
     /// The loss became NaN or infinite.
     #[error(
         "loss became {value} at epoch {epoch}, step {step}; stopped (the last good checkpoint is kept in {dir})"
@@ -135,14 +144,17 @@ impl WorkflowError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            WorkflowError::Usage(_) | WorkflowError::Config(_) | WorkflowError::Ranks(_)
+            WorkflowError::Usage(_)
+                | WorkflowError::Config(_)
+                | WorkflowError::Ranks(_)
+                | WorkflowError::Shared { usage: true, .. }
         )
     }
 
     /// Whether every rank of an MPI job fails alike (so each may stop on its own, without
     /// aborting the others).
     pub fn is_collective(&self) -> bool {
-        matches!(self, WorkflowError::Ranks(_))
+        matches!(self, WorkflowError::Ranks(_) | WorkflowError::Shared { .. })
     }
 
     /// A file-output failure at `path`.

@@ -43,3 +43,47 @@ pub fn enough_work(comm: &Comm, units: usize, what: &str, remedy: &str) -> Resul
     }
     Ok(())
 }
+
+/// The outcome of a step that may fail before the ranks first work together (rank 0's
+/// run-directory check, reading the data) made the same on every rank: Ok everywhere, or on
+/// every rank the first failing rank's error (named when it is not rank 0) as
+/// [`WorkflowError::Shared`], so that every rank stops with the same line and none goes on to
+/// wait for another. A single process gets its own result back.
+pub fn together<T>(comm: &Comm, r: Result<T>) -> Result<T> {
+    if !comm.is_parallel() {
+        return r;
+    }
+    let mine = match &r {
+        Ok(_) => String::new(),
+        Err(e) => format!("{}\u{1f}{}", u8::from(e.is_usage()), error_line(e)),
+    };
+    let all = comm.all_gather_strings(&mine);
+    let Some((rank, first)) = all.iter().enumerate().find(|(_, s)| !s.is_empty()) else {
+        return r;
+    };
+    let (usage, message) = first.split_once('\u{1f}').unwrap_or(("0", first));
+    Err(WorkflowError::Shared {
+        message: if rank == 0 {
+            message.to_string()
+        } else {
+            format!("rank {rank} of {}: {message}", comm.size())
+        },
+        usage: usage == "1",
+    })
+}
+
+/// An error and each of its causes not already in its message, on one line (as the binary
+/// prints errors).
+fn error_line(e: &WorkflowError) -> String {
+    let mut msg = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let c_msg = c.to_string();
+        if !msg.contains(&c_msg) {
+            msg.push_str(": ");
+            msg.push_str(&c_msg);
+        }
+        cause = c.source();
+    }
+    msg
+}

@@ -132,24 +132,10 @@ fn architecture_mismatch(weights: &Path, cfg: &Config, e: ModelError) -> Workflo
 /// Runs `ptycho infer` with the configuration resolved from the bundle's config.toml.
 pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Result<InferSummary> {
     let cfg = &resolved.config;
-    let probe = bundle::read_probe(&opts.model_dir)?.probe;
-    if probe.is_empty() || probe.len() % (cfg.data.n * cfg.data.n) != 0 {
-        return Err(WorkflowError::Mismatch(format!(
-            "{}: bundle probe is not modes × N×N for data.n = {}",
-            opts.model_dir.display(),
-            cfg.data.n
-        )));
-    }
-    // Under MPI the groups are sharded over the ranks; rank 0 alone writes.
+    // Under MPI the groups are sharded over the ranks; rank 0 alone writes. A failure before
+    // the ranks work together stops every rank alike.
     let comm = dist::world();
-    if comm.is_root() {
-        run_dir::check_dir(&opts.output_dir, opts.overwrite)?;
-    }
-    let read = ReadOptions {
-        fallback_probe: Some(probe.clone()),
-        ..opts.read.clone()
-    };
-    let set = prepare(&opts.test_data, cfg, 0, &read)?;
+    let (probe, set) = ranks::together(&comm, read_inputs(cfg, opts, comm.is_root()))?;
     if comm.is_parallel() {
         check_ranks(&comm, resolved, opts, &set.x, set.groups.len())?;
     }
@@ -284,6 +270,32 @@ pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Resul
         files,
         holes,
     })
+}
+
+/// The bundle's probe and the prepared test data, after (on rank 0, `root`) the output
+/// directory's check.
+fn read_inputs(
+    cfg: &Config,
+    opts: &InferOptions,
+    root: bool,
+) -> Result<(Vec<Complex32>, crate::workflow::train::prepare::Prepared)> {
+    let probe = bundle::read_probe(&opts.model_dir)?.probe;
+    if probe.is_empty() || probe.len() % (cfg.data.n * cfg.data.n) != 0 {
+        return Err(WorkflowError::Mismatch(format!(
+            "{}: bundle probe is not modes × N×N for data.n = {}",
+            opts.model_dir.display(),
+            cfg.data.n
+        )));
+    }
+    if root {
+        run_dir::check_dir(&opts.output_dir, opts.overwrite)?;
+    }
+    let read = ReadOptions {
+        fallback_probe: Some(probe.clone()),
+        ..opts.read.clone()
+    };
+    let set = prepare(&opts.test_data, cfg, 0, &read)?;
+    Ok((probe, set))
 }
 
 /// amplitude.png and phase.png with colour bars.

@@ -79,7 +79,7 @@ pub struct TrainSummary {
     /// Bytes this rank sent and received per optimizer step summing gradients (0 for one
     /// process).
     pub allreduce_bytes_per_step: f64,
-    /// Seconds per optimizer step in that sum.
+    /// Seconds per optimizer step in that sum (waiting for the slowest rank included).
     pub allreduce_seconds_per_step: f64,
 }
 
@@ -109,7 +109,7 @@ impl TrainSummary {
             dir.display()
         ) + &if self.ranks > 1 {
             format!(
-                "\n{} MPI ranks: gradients summed in rank order, {} sent and received and {:.1} ms per step on rank 0",
+                "\n{} MPI ranks: gradients summed in rank order, {} sent and received and {:.1} ms (transfer and waiting) per step on rank 0",
                 self.ranks,
                 human_bytes(self.allreduce_bytes_per_step as u64),
                 self.allreduce_seconds_per_step * 1e3
@@ -242,18 +242,23 @@ pub fn train(engine: &Engine, resolved: &Resolved, opts: &TrainOptions) -> Resul
     // Under MPI every rank trains; rank 0 alone writes the run directory.
     let comm = dist::world();
     let root = comm.is_root();
-    if opts.resume {
-        if !run_dir::is_run_dir(dir) {
-            return Err(WorkflowError::Mismatch(format!(
+    let checked = if opts.resume {
+        if run_dir::is_run_dir(dir) {
+            Ok(())
+        } else {
+            Err(WorkflowError::Mismatch(format!(
                 "--resume {}: not a ptycho run directory",
                 dir.display()
-            )));
+            )))
         }
     } else if root {
-        run_dir::check_dir(dir, opts.overwrite)?;
-    }
-    // Data before the run directory: bad input must not leave a directory behind.
-    let data = Data::load(cfg, opts)?;
+        run_dir::check_dir(dir, opts.overwrite).map_err(Into::into)
+    } else {
+        Ok(())
+    };
+    // Data before the run directory: bad input must not leave a directory behind. Under MPI a
+    // failure here on any rank stops every rank alike.
+    let data = ranks::together(&comm, checked.and_then(|()| Data::load(cfg, opts)))?;
     if comm.is_parallel() {
         check_ranks(&comm, resolved, opts, &data)?;
     }
@@ -314,7 +319,6 @@ pub fn train(engine: &Engine, resolved: &Resolved, opts: &TrainOptions) -> Resul
     let t = &cfg.training;
     let (mut early, mut interrupted) = (false, false);
     let run_start = Instant::now();
-    let traffic0 = dist::traffic();
     let mut patterns_done = 0usize;
     for epoch in state.epochs_done..t.epochs {
         let lr = state.schedule.lr;
@@ -389,12 +393,11 @@ pub fn train(engine: &Engine, resolved: &Resolved, opts: &TrainOptions) -> Resul
         bundle::write_bundle(dir, engine, &trainer.net, &probe, resolved)?;
     }
     let last = rows.last().copied();
-    let traffic = dist::traffic();
     let steps = trainer.reductions.max(1) as f64;
     Ok(TrainSummary {
         ranks: comm.size(),
-        allreduce_bytes_per_step: (traffic.bytes - traffic0.bytes) as f64 / steps,
-        allreduce_seconds_per_step: (traffic.seconds - traffic0.seconds) / steps,
+        allreduce_bytes_per_step: trainer.reduced_bytes as f64 / steps,
+        allreduce_seconds_per_step: trainer.reduced_seconds / steps,
         epochs: state.epochs_done,
         train_loss: last.map_or(f64::NAN, |r| r.train_loss),
         val_loss: last.map_or(f64::NAN, |r| r.val_loss),
@@ -534,9 +537,11 @@ fn run_epoch_ranks(
         }
         // A Ctrl-C on any rank stops every rank after the same step.
         let mut flags = [if run_dir::interrupted() { 1.0 } else { 0.0 }];
+        // Adam after the group's last batch (the step number a single process would name).
+        let last = gi * group + grp.len();
         trainer
             .apply_reduced(comm, !mine.is_empty(), &mut flags)
-            .map_err(|e| ck.fault(e, epoch + 1, &format!("step {}", gi + 1)))?;
+            .map_err(|e| ck.fault(e, epoch + 1, &format!("step {last}")))?;
         // This rank's running loss; throughput as the job's (every rank runs alike).
         bar.advance(grp.len(), loss_sum / weight.max(1) as f64, weight * c * k);
         if flags[0] > 0.0 {

@@ -53,6 +53,10 @@ pub struct Trainer<'e> {
     last_kernel_times: Vec<(&'static str, f64)>,
     /// Gradient sums over MPI ranks so far ([`Self::apply_reduced`]).
     pub reductions: usize,
+    /// Bytes this rank sent and received in them.
+    pub reduced_bytes: u64,
+    /// Seconds in them (waiting for the slowest rank included).
+    pub reduced_seconds: f64,
 }
 
 impl<'e> Trainer<'e> {
@@ -78,6 +82,8 @@ impl<'e> Trainer<'e> {
             profile: false,
             last_kernel_times: Vec::new(),
             reductions: 0,
+            reduced_bytes: 0,
+            reduced_seconds: 0.0,
         })
     }
 
@@ -267,9 +273,11 @@ impl<'e> Trainer<'e> {
         Ok(if count > 0.0 { sum / count } else { f64::NAN })
     }
 
-    /// The validation batches of `idx` (of the training batch size) this rank of `comm` takes
-    /// (batches r, r + K, …), and its (sum of losses, elements) over them, summed over the
-    /// ranks in rank order: every rank returns the same.
+    /// The (sum of losses, elements) over the validation groups `idx`, in batches of the
+    /// training batch size (or what fits one binding). Under MPI, rank r of `comm` evaluates
+    /// batches r, r + K, … of the training batch size (split further where its adapter needs)
+    /// — the same batches as one process whatever each rank's adapter — and the ranks' sums
+    /// are added in rank order, so every rank returns the same.
     pub fn eval_loss_sum(
         &mut self,
         x: &[f32],
@@ -277,9 +285,19 @@ impl<'e> Trainer<'e> {
         idx: &[usize],
         comm: &Comm,
     ) -> Result<(f64, f64)> {
-        let bsz = self.cfg.training.batch_size.min(self.max_batch());
+        let fit = self.max_batch();
+        let bsz = self.cfg.training.batch_size.min(fit);
+        let chunks: Vec<&[usize]> = if comm.is_parallel() {
+            idx.chunks(self.cfg.training.batch_size.max(1))
+                .skip(comm.rank())
+                .step_by(comm.size())
+                .flat_map(|b| b.chunks(fit))
+                .collect()
+        } else {
+            idx.chunks(bsz).collect()
+        };
         let (mut sum, mut count) = (0.0, 0usize);
-        for chunk in idx.chunks(bsz).skip(comm.rank()).step_by(comm.size()) {
+        for chunk in chunks {
             self.load_batch(x, g, chunk)?;
             let engine = self.engine;
             let bufs = self.buffers.get(&chunk.len()).expect("buffers");
@@ -317,8 +335,12 @@ impl<'e> Trainer<'e> {
         };
         v.truncate(p);
         v.extend_from_slice(flags);
+        let before = crate::dist::traffic();
         comm.sum_in_rank_order(&mut v);
+        let after = crate::dist::traffic();
         self.reductions += 1;
+        self.reduced_bytes += after.bytes - before.bytes;
+        self.reduced_seconds += after.seconds - before.seconds;
         flags.copy_from_slice(&v[p..]);
         engine.write(&self.net.grads, 0, &v[..p])?;
         let mut rec = engine.recording("train.adam");
