@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{gpu_or_skip, ok, ptycho};
+use common::{gpu_or_skip, ok, ptycho, s};
 use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::NpzWriter;
 use num_complex::Complex32;
@@ -18,14 +18,7 @@ use ptycho::data::conventions::{
 use ptycho::data::{Dataset, ReadOptions, read_dataset};
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ptycho-foreign-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    common::fresh_dir("foreign", name)
 }
 
 /// A PtychoPINN dataset simulated from a wide object (32 × 96) on a grid, so that (x, y) and

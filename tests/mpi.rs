@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ok, ptycho};
+use common::{ok, ptycho, s};
 
 /// Longest a job may take before the test calls it a hang.
 const HANG: Duration = Duration::from_secs(300);
@@ -47,14 +47,7 @@ fn mpirun(args: &[&str]) -> Output {
 }
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ptycho-mpi-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    common::fresh_dir("mpi", name)
 }
 
 /// A small simulated data set: 40 patterns of N = 64 on a 96-pixel object.
@@ -95,16 +88,6 @@ fn train_args<'a>(data: &'a Path, out: &'a Path, epochs: &'a str) -> Vec<&'a str
     ]
 }
 
-fn job_ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// (train loss, val loss) of each epoch in metrics.csv.
 fn losses(run: &Path) -> Vec<(f64, f64)> {
     std::fs::read_to_string(run.join("metrics.csv"))
@@ -131,7 +114,7 @@ fn two_ranks_train_as_one_process_accumulating_both_batches() {
     ok(ptycho(&a));
     let mut a = vec![bin()];
     a.extend(train_args(&f, &two, "2"));
-    let stdout = job_ok(mpirun(&[&["-n", "2"][..], &a].concat()));
+    let stdout = ok(mpirun(&[&["-n", "2"][..], &a].concat()));
     // Rank 0 alone reports and writes, with the gradient traffic: 2 × (P + 1) × 4 bytes per
     // step (the gradient and the Ctrl-C flag), P = 563,802.
     assert_eq!(stdout.matches("trained 2 epochs").count(), 1, "{stdout}");
@@ -156,13 +139,13 @@ fn two_ranks_train_as_one_process_accumulating_both_batches() {
     // One epoch, then --resume to two, still on 2 ranks: the same run.
     let mut a = vec![bin()];
     a.extend(train_args(&f, &resumed, "1"));
-    job_ok(mpirun(&[&["-n", "2"][..], &a].concat()));
+    ok(mpirun(&[&["-n", "2"][..], &a].concat()));
     let mut a = vec![bin()];
     a.extend(train_args(&f, &resumed, "2"));
     // --output-dir DIR → --resume DIR
     assert_eq!(a[4], "--output-dir");
     a[4] = "--resume";
-    job_ok(mpirun(&[&["-n", "2"][..], &a].concat()));
+    ok(mpirun(&[&["-n", "2"][..], &a].concat()));
     assert!(bytes(&resumed) == bytes(&two), "resumed 2-rank run differs");
     std::fs::remove_dir_all(&d).unwrap();
 }
@@ -197,7 +180,7 @@ fn two_ranks_infer_what_one_process_infers() {
     let mut a = vec!["-n".to_string(), "2".into(), bin().into()];
     a.extend(infer(&two));
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
-    job_ok(mpirun(&a));
+    ok(mpirun(&a));
     let object = |p: &Path| {
         let mut z = ndarray_npy::NpzReader::new(std::fs::File::open(p).unwrap()).unwrap();
         z.by_name::<ndarray::OwnedRepr<num_complex::Complex32>, ndarray::Ix2>("object")
@@ -365,7 +348,7 @@ fn bench_train_over_two_ranks_reports_the_gradient_traffic() {
         "1",
         "--json",
     ]);
-    let v: serde_json::Value = serde_json::from_str(&job_ok(o)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok(o)).unwrap();
     assert_eq!(v["ranks"], 2);
     let p = v["parameters"].as_u64().unwrap();
     // Reduce-scatter then all-gather over 2 ranks: each rank sends half the gradient and

@@ -6,17 +6,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{ok, ptycho, ptycho_env};
+use common::{ok, ptycho, ptycho_env, s};
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ptycho-e2e-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    common::fresh_dir("e2e", name)
 }
 
 fn simulate(d: &Path, count: usize, seed: u64) -> PathBuf {

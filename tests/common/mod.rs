@@ -184,6 +184,19 @@ where
     ptycho_env(args, &[])
 }
 
+/// A fresh, empty directory `ptycho-{suite}-{pid}-{name}` in the temp dir.
+pub(crate) fn fresh_dir(suite: &str, name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("ptycho-{suite}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A path as the `&str` a command line takes.
+pub(crate) fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
 /// Asserts that a run succeeded (showing its output if not) and returns its stdout.
 pub(crate) fn ok(out: Output) -> String {
     assert!(

@@ -463,17 +463,7 @@ fn run_epoch(
         let k = t.accumulate_grad_batches;
         let micro = bi % k;
         let apply = micro == k - 1 || bi + 1 == batches.len();
-        let loss = trainer
-            .step(&train.x, &train.groups, chunk, micro, apply, k)
-            .map_err(|e| ck.fault(e, epoch + 1, &format!("step {}", bi + 1)))?;
-        if !loss.is_finite() {
-            return Err(WorkflowError::NonFinite {
-                value: loss,
-                epoch: epoch + 1,
-                step: bi + 1,
-                dir: ck.dir.join("checkpoints").display().to_string(),
-            });
-        }
+        let loss = checked_step(trainer, train, chunk, (micro, apply, k), (epoch, bi), ck)?;
         loss_sum += loss * chunk.len() as f64;
         weight += chunk.len();
         bar.step(loss_sum / weight as f64, weight * c);
@@ -488,6 +478,31 @@ fn run_epoch(
         interrupted,
         bar,
     })
+}
+
+/// One [`Trainer::step`] on the batch `chunk` (`(micro, apply, accumulate)` as it takes them),
+/// batch `bi` (0-based) of epoch `epoch` (0-based): a GPU fault names the checkpoint to resume
+/// from, and a non-finite loss stops the run.
+fn checked_step(
+    trainer: &mut Trainer<'_>,
+    train: &Prepared,
+    chunk: &[usize],
+    (micro, apply, accumulate): (usize, bool, usize),
+    (epoch, bi): (usize, usize),
+    ck: &Checkpoints<'_>,
+) -> Result<f64> {
+    let loss = trainer
+        .step(&train.x, &train.groups, chunk, micro, apply, accumulate)
+        .map_err(|e| ck.fault(e, epoch + 1, &format!("step {}", bi + 1)))?;
+    if !loss.is_finite() {
+        return Err(WorkflowError::NonFinite {
+            value: loss,
+            epoch: epoch + 1,
+            step: bi + 1,
+            dir: ck.dir.join("checkpoints").display().to_string(),
+        });
+    }
+    Ok(loss)
 }
 
 /// [`run_epoch`] on the ranks of an MPI job. One optimizer step takes K·A consecutive batches
@@ -521,17 +536,7 @@ fn run_epoch_ranks(
             .map(|(j, b)| (gi * group + j, *b))
             .collect();
         for (m, &(bi, chunk)) in mine.iter().enumerate() {
-            let loss = trainer
-                .step(&train.x, &train.groups, chunk, m, false, group)
-                .map_err(|e| ck.fault(e, epoch + 1, &format!("step {}", bi + 1)))?;
-            if !loss.is_finite() {
-                return Err(WorkflowError::NonFinite {
-                    value: loss,
-                    epoch: epoch + 1,
-                    step: bi + 1,
-                    dir: ck.dir.join("checkpoints").display().to_string(),
-                });
-            }
+            let loss = checked_step(trainer, train, chunk, (m, false, group), (epoch, bi), ck)?;
             loss_sum += loss * chunk.len() as f64;
             weight += chunk.len();
         }
