@@ -201,9 +201,12 @@ pub fn read_probe_modes(path: &Path) -> Result<(Vec<Complex32>, usize), DataErro
     }
 }
 
-/// Prints a one-line note on stderr (how data were interpreted).
+/// Prints a one-line note on stderr (how data were interpreted); under MPI rank 0 alone
+/// prints it (every rank reads the same data).
 pub fn note(msg: &str) {
-    eprintln!("ptycho: note: {msg}");
+    if crate::dist::world().is_root() {
+        eprintln!("ptycho: note: {msg}");
+    }
 }
 
 /// The error for a detector count that is negative or not finite.

@@ -170,7 +170,7 @@ pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Resul
     let batch = cfg
         .inference_batch_size()
         .clamp(1, predictor.max_batch(&net));
-    if batch < cfg.inference_batch_size() {
+    if batch < cfg.inference_batch_size() && comm.is_root() {
         eprintln!(
             "note: inference batch {} → {batch} groups so that every buffer fits one storage binding ({} bytes)",
             cfg.inference_batch_size(),
