@@ -147,6 +147,19 @@ fn two_ranks_train_as_one_process_accumulating_both_batches() {
     a[4] = "--resume";
     ok(mpirun(&[&["-n", "2"][..], &a].concat()));
     assert!(bytes(&resumed) == bytes(&two), "resumed 2-rank run differs");
+    // Gridsize 2 (groups of 4 with the object_big merge), one epoch: the same identity.
+    let (one, two) = (d.join("one-g2"), d.join("two-g2"));
+    let mut a = train_args(&f, &one, "1");
+    a.extend(["--gridsize", "2", "--accumulate-grad-batches", "2"]);
+    ok(ptycho(&a));
+    let mut a = vec![bin()];
+    a.extend(train_args(&f, &two, "1"));
+    a.extend(["--gridsize", "2"]);
+    ok(mpirun(&[&["-n", "2"][..], &a].concat()));
+    assert!(
+        bytes(&one) == bytes(&two),
+        "gridsize 2: 2-rank weights differ from the accumulated run"
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 
