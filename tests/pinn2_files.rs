@@ -20,10 +20,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ptycho-pinn2-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("pinn2", name)
 }
 
 fn read<T: ndarray_npy::ReadableElement + Clone>(p: &Path, key: &str) -> ArrayD<T> {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Rng, flat, gpu_or_skip, ok, ptycho};
+use common::{Rng, flat, gpu_or_skip, ok, ptycho, s};
 use num_complex::{Complex32, Complex64};
 use ptycho::physics::cpu::{self, GroupGeometry};
 use ptycho::physics::{FarFieldModel, Grouping, canvas_side};
@@ -361,15 +361,8 @@ fn probe_mask_is_the_blurred_disk() {
     );
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ptycho-modes-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("modes", name)
 }
 
 fn npz_shape(p: &Path, key: &str) -> Vec<usize> {

@@ -9,17 +9,14 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{gpu_or_skip, ok, ptycho};
+use common::{gpu_or_skip, ok, ptycho, s};
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ptychodus_batch")
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ptycho-batch-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("batch-test", name)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -32,10 +29,6 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
         }
     }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 fn attr(loc: &hdf5::Location, name: &str) -> f64 {
