@@ -240,6 +240,15 @@ fn conv_tile_edges_every_size() {
 }
 
 #[test]
+fn conv_wide_channels() {
+    // More than 112 input channels and output channels that are no multiple of 16 (the packed
+    // weights' padded channel tiles), forward and input gradient (133 channels of which the conv
+    // reads 130: the last 3 get zero weights, plain, accumulated and gated).
+    conv_case(130, 120, 8, 12, 133, Activation::Relu, 1);
+    conv_case(230, 20, 5, 6, 230, Activation::Sigmoid, 1);
+}
+
+#[test]
 fn conv_every_activation() {
     // The heads' activations with a wider-than-read input (flip mode zeroes the unread
     // channels before accumulate and gate).

@@ -10,10 +10,12 @@
 // tile: 2 × 64 accumulators, kept as one vec4 per half row (struct Acc per tile row).
 // Per input channel:
 //   1. the lanes load the 10×10 input halo together, 13 loads per lane (shared/halo8);
-//   2. each lane loads its own 18 weights (9 taps of channel a and of channel b);
+//   2. each lane loads its own 18 weights (9 taps of channel a and of channel b) from a packed
+//      copy (conv_pack_subgroup.wgsl, already transposed and flipped in flip mode): per channel
+//      two vec4 loads and one scalar, 6 loads instead of 18;
 //   3. each halo row is spread to every lane with subgroupBroadcast (on lavapipe the subgroup is
 //      one SIMD vector and a broadcast is a register shuffle) and each lane does
-//      2 × 64 × 9 = 1152 FMAs: 1152 FMAs per 31 loads.
+//      2 × 64 × 9 = 1152 FMAs: 1152 FMAs per 19 loads.
 // No workgroup memory and no barriers: on lavapipe a workgroup-memory load costs as much as a
 // storage load, which is why the halo travels by broadcast.
 // Epilogue: each lane writes its 2 × 64 outputs as rows of 4 pixels, one vec4 store (and vec4
@@ -39,6 +41,11 @@
 // multiple of 4 (their bindings are padded to whole vec4s, so scalar accesses reach every value).
 @group(0) @binding(3) var<storage, read> gate: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
+// The packed weights of this pass (conv_pack_subgroup.wgsl), bound twice: taps 0 … 7 of pair
+// p = i·co_pad + o as wv[2p], wv[2p + 1], and tap 8 as wk[p] (the binding starts at tap 8's
+// region).
+@group(0) @binding(5) var<storage, read> wv: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> wk: array<f32>;
 
 // Lanes per workgroup = the subgroup size the broadcasts are written for. Must be 8.
 override SG: u32 = 8u;
@@ -71,9 +78,18 @@ fn fma_row(acc: Acc, w: Win, wa: vec3<f32>, wb: vec3<f32>) -> Acc {
     );
 }
 
-// Tap k of the 9 weights starting at `p` (stored reversed in flip mode).
-fn wtap(p: u32, k: u32) -> f32 {
-    return weights[p + select(k, 8u - k, params.flip != 0u)];
+// Tap rows ky = 0, 1, 2 (kx in x, y, z) of packed pair p.
+struct Taps {
+    t0: vec3<f32>,
+    t1: vec3<f32>,
+    t2: vec3<f32>,
+}
+
+fn taps(p: u32) -> Taps {
+    let lo = wv[2u * p];
+    let hi = wv[2u * p + 1u];
+    let k8 = wk[p];
+    return Taps(lo.xyz, vec3<f32>(lo.w, hi.xy), vec3<f32>(hi.zw, k8));
 }
 
 // Activation or gate of one output value (after bias and accumulate); NaN when poisoned.
@@ -126,12 +142,6 @@ fn store4(b: u32, o: u32, yy: u32, xx0: u32, v4: vec4<f32>, bias: f32) {
     }
 }
 
-// A tile row with channel a and/or b zeroed.
-fn keep(r: Acc, ka: bool, kb: bool) -> Acc {
-    let z = vec4<f32>(0.0);
-    return Acc(select(z, r.a0, ka), select(z, r.a1, ka), select(z, r.b0, kb), select(z, r.b1, kb));
-}
-
 // Stores tile row py (both channels, both halves).
 fn store_row(b: u32, oa: u32, ob: u32, y0: u32, x0: u32, py: u32, r: Acc, ba: f32, bb: f32) {
     store4(b, oa, y0 + py, x0, r.a0, ba);
@@ -164,16 +174,8 @@ fn main(
     let oa = ct * 16u + lane;
     let ob = oa + 8u;
 
-    // Weights: channels past the weight tensor (flip mode reads only w_ci of the cout output
-    // channels) load a valid neighbour and are zeroed in the epilogue.
-    let flip = params.flip != 0u;
-    let olim = select(params.w_co, params.w_ci, flip);
-    let oa_w = min(oa, olim - 1u);
-    let ob_w = min(ob, olim - 1u);
-    // Start of channel o's 9 taps for input channel 0, and the step per input channel.
-    let pa0 = params.w_off + select(oa_w * params.w_ci * 9u, oa_w * 9u, flip);
-    let pb0 = params.w_off + select(ob_w * params.w_ci * 9u, ob_w * 9u, flip);
-    let wstep = select(9u, params.w_ci * 9u, flip);
+    // Packed pairs of channels a and b for input channel 0, and the step per input channel.
+    let co_pad = params.co_tiles * 16u;
 
     var r0 = Acc(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     var r1 = r0;
@@ -186,15 +188,15 @@ fn main(
 
     for (var ci = 0u; ci < params.cin; ci++) {
         let hv = halo_load((b * params.in_cstride + ci) * HW, x0, y0, H, W, lane);
-        let pa = pa0 + ci * wstep;
-        let pb = pb0 + ci * wstep;
         // Tap rows ky = 0, 1, 2 of channels a and b (kx in x, y, z).
-        let wa0 = vec3<f32>(wtap(pa, 0u), wtap(pa, 1u), wtap(pa, 2u));
-        let wa1 = vec3<f32>(wtap(pa, 3u), wtap(pa, 4u), wtap(pa, 5u));
-        let wa2 = vec3<f32>(wtap(pa, 6u), wtap(pa, 7u), wtap(pa, 8u));
-        let wb0 = vec3<f32>(wtap(pb, 0u), wtap(pb, 1u), wtap(pb, 2u));
-        let wb1 = vec3<f32>(wtap(pb, 3u), wtap(pb, 4u), wtap(pb, 5u));
-        let wb2 = vec3<f32>(wtap(pb, 6u), wtap(pb, 7u), wtap(pb, 8u));
+        let ta = taps(ci * co_pad + oa);
+        let tb = taps(ci * co_pad + ob);
+        let wa0 = ta.t0;
+        let wa1 = ta.t1;
+        let wa2 = ta.t2;
+        let wb0 = tb.t0;
+        let wb1 = tb.t1;
+        let wb2 = tb.t2;
         // Halo row h feeds tile row py = h − ky with tap row ky (0 ≤ py ≤ 7).
         let h0 = halo_row0(hv);
         r0 = fma_row(r0, h0, wa0, wb0);
@@ -232,23 +234,20 @@ fn main(
         r7 = fma_row(r7, h9, wa2, wb2);
     }
 
-    // Epilogue. Channels the weight tensor does not have (flip mode) get 0 before accumulate
-    // and gate.
+    // Epilogue. Channels the weight tensor does not have (flip mode) summed zero weights.
     poison = sg_size != SG;
-    let ka = oa < olim;
-    let kb = ob < olim;
     var ba = 0.0;
     var bb = 0.0;
     if (params.b_off != 0xffffffffu) {
         ba = weights[params.b_off + min(oa, params.cout - 1u)];
         bb = weights[params.b_off + min(ob, params.cout - 1u)];
     }
-    store_row(b, oa, ob, y0, x0, 0u, keep(r0, ka, kb), ba, bb);
-    store_row(b, oa, ob, y0, x0, 1u, keep(r1, ka, kb), ba, bb);
-    store_row(b, oa, ob, y0, x0, 2u, keep(r2, ka, kb), ba, bb);
-    store_row(b, oa, ob, y0, x0, 3u, keep(r3, ka, kb), ba, bb);
-    store_row(b, oa, ob, y0, x0, 4u, keep(r4, ka, kb), ba, bb);
-    store_row(b, oa, ob, y0, x0, 5u, keep(r5, ka, kb), ba, bb);
-    store_row(b, oa, ob, y0, x0, 6u, keep(r6, ka, kb), ba, bb);
-    store_row(b, oa, ob, y0, x0, 7u, keep(r7, ka, kb), ba, bb);
+    store_row(b, oa, ob, y0, x0, 0u, r0, ba, bb);
+    store_row(b, oa, ob, y0, x0, 1u, r1, ba, bb);
+    store_row(b, oa, ob, y0, x0, 2u, r2, ba, bb);
+    store_row(b, oa, ob, y0, x0, 3u, r3, ba, bb);
+    store_row(b, oa, ob, y0, x0, 4u, r4, ba, bb);
+    store_row(b, oa, ob, y0, x0, 5u, r5, ba, bb);
+    store_row(b, oa, ob, y0, x0, 6u, r6, ba, bb);
+    store_row(b, oa, ob, y0, x0, 7u, r7, ba, bb);
 }

@@ -11,6 +11,8 @@ pub static CONV2D_BWD_WEIGHT: ShaderFile = crate::wgsl_kernel!("nn", "conv2d_bwd
 /// `shaders/nn/conv2d_bwd_weight_subgroup.wgsl`.
 pub static CONV2D_BWD_WEIGHT_SUBGROUP: ShaderFile =
     crate::wgsl_kernel!("nn", "conv2d_bwd_weight_subgroup");
+/// `shaders/nn/conv_pack_subgroup.wgsl`.
+pub static CONV_PACK_SUBGROUP: ShaderFile = crate::wgsl_kernel!("nn", "conv_pack_subgroup");
 /// `shaders/nn/grad_reduce.wgsl`.
 pub static GRAD_REDUCE: ShaderFile = crate::wgsl_kernel!("nn", "grad_reduce");
 /// `shaders/nn/maxpool2x2_fwd.wgsl`.
@@ -37,11 +39,12 @@ pub static ADAM: ShaderFile = crate::wgsl_kernel!("nn", "adam");
 pub static MSE_GRAD: ShaderFile = crate::wgsl_kernel!("nn", "mse_grad");
 
 /// Every kernel of the module.
-pub static ALL: [&ShaderFile; 16] = [
+pub static ALL: [&ShaderFile; 17] = [
     &CONV2D_FWD,
     &CONV2D_FWD_SUBGROUP,
     &CONV2D_BWD_WEIGHT,
     &CONV2D_BWD_WEIGHT_SUBGROUP,
+    &CONV_PACK_SUBGROUP,
     &GRAD_REDUCE,
     &MAXPOOL2X2_FWD,
     &MAXPOOL2X2_BWD,
@@ -142,6 +145,18 @@ pub fn params_twins() -> Vec<ParamsTwin> {
                 ci_tiles,
                 splits,
                 tiles_per_split
+            }
+        ),
+        crate::params_twin!(
+            CONV_PACK_SUBGROUP,
+            "Params",
+            ConvPackParams {
+                w_off,
+                w_co,
+                w_ci,
+                flip,
+                co_pad,
+                cin
             }
         ),
         crate::params_twin!(

@@ -34,8 +34,9 @@ pub mod upsample;
 pub use activation::{ActParams, ActivationOp};
 pub use adam::{Adam, AdamConfig, AdamParams};
 pub use conv::{
-    Conv2d, ConvLayout, ConvLayoutChoice, ConvParams, ConvSpec, ConvTiling, ConvWeightParams,
-    GradReduceParams, NO_BIAS, PassTiling, SubgroupTiling, WEIGHT_WORKGROUPS, WeightTiling,
+    Conv2d, ConvLayout, ConvLayoutChoice, ConvPackParams, ConvParams, ConvSpec, ConvTiling,
+    ConvWeightParams, GradReduceParams, NO_BIAS, PassTiling, SubgroupTiling, WEIGHT_WORKGROUPS,
+    WeightTiling,
 };
 pub use mse_grad::{MseGrad, MseParams};
 pub use object_patch::{ObjectParams, ObjectPatch};

@@ -10,6 +10,8 @@ pub use layout::{ConvLayout, ConvLayoutChoice, PassTiling};
 pub use subgroup::SubgroupTiling;
 pub use tiled::{ConvTiling, WeightTiling};
 
+use std::sync::Arc;
+
 use crate::gpu::{DeviceProfile, Engine, GpuBuffer, Kernel, Recording, to_u32};
 
 use super::{Activation, ELEM_WG, GATE, NnError, Result, kernels};
@@ -60,6 +62,26 @@ pub struct ConvParams {
     pub co_tiles: u32,
     /// Padding to a multiple of 16 bytes.
     pub _pad: [u32; 3],
+}
+
+/// Params of `shaders/nn/conv_pack_subgroup.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ConvPackParams {
+    /// Offset of the weights in the parameter buffer.
+    pub w_off: u32,
+    /// Weight tensor's output-channel dimension.
+    pub w_co: u32,
+    /// Weight tensor's input-channel dimension.
+    pub w_ci: u32,
+    /// 1: pack the input gradient's (transposed, flipped) weights.
+    pub flip: u32,
+    /// The pass's output channels rounded up to a multiple of 16.
+    pub co_pad: u32,
+    /// The pass's input channels.
+    pub cin: u32,
+    /// Padding to a multiple of 16 bytes.
+    pub _pad: [u32; 2],
 }
 
 /// Params of `shaders/nn/conv2d_bwd_weight.wgsl`.
@@ -157,6 +179,10 @@ pub struct Conv2d {
     bwd_w: Kernel,
     bwd_w_tiling: PassTiling,
     reduce: Kernel,
+    /// Subgroup layout: the weight-packing kernel and the packed weights, re-packed by every
+    /// forward and input-gradient pass before its conv (the two passes take turns in the one
+    /// buffer, which the recording's order makes safe).
+    pack: Option<(Kernel, Arc<GpuBuffer<f32>>)>,
 }
 
 impl Conv2d {
@@ -200,6 +226,17 @@ impl Conv2d {
             }
             other => unreachable!("tilings_on gave mixed layouts {other:?}"),
         };
+        let pack = match layout {
+            ConvLayout::Tiled => None,
+            ConvLayout::Subgroup => {
+                let kernel =
+                    engine.kernel(&kernels::CONV_PACK_SUBGROUP, &[("WG", ELEM_WG as f64)])?;
+                let n = Self::packed_len(spec.cout, spec.cin)
+                    .max(Self::packed_len(spec.in_cstride, spec.cout));
+                let buf = engine.alloc::<f32>("conv2d.packed_weights", n)?;
+                Some((kernel, Arc::new(buf)))
+            }
+        };
         Ok(Conv2d {
             spec,
             layout,
@@ -210,6 +247,7 @@ impl Conv2d {
             bwd_w,
             bwd_w_tiling,
             reduce,
+            pack,
         })
     }
 
@@ -285,18 +323,62 @@ impl Conv2d {
         p.co_tiles = (p.cout as usize).div_ceil(co_t as usize) as u32;
         let n = p.tiles_x as u64 * p.tiles_y as u64 * p.co_tiles as u64 * p.batch as u64;
         let grid = engine.grid(n)?;
-        // The subgroup kernel views gate and out as vec4s: pad their bindings to whole vec4s.
-        let (gate_b, out_b) = match t {
-            PassTiling::Subgroup(_) => (gate.binding().padded(16), out.binding().padded(16)),
-            _ => (gate.binding(), out.binding()),
+        let Some((pack, packed)) = &self.pack else {
+            rec.dispatch(
+                kernel,
+                &p,
+                &[
+                    x.binding(),
+                    weights.binding(),
+                    gate.binding(),
+                    out.binding(),
+                ],
+                grid,
+            );
+            return Ok(());
         };
+        // Subgroup layout: pack this pass's weights (forward or flipped), then the conv, which
+        // views gate and out as vec4s (bindings padded to whole vec4s) and reads the packed taps
+        // 0 … 7 and tap 8 through two bindings.
+        let co_pad = p.co_tiles as usize * SubgroupTiling::CO_T as usize;
+        let pairs = co_pad * p.cin as usize;
+        let pp = ConvPackParams {
+            w_off: p.w_off,
+            w_co: p.w_co,
+            w_ci: p.w_ci,
+            flip: p.flip,
+            co_pad: co_pad as u32,
+            cin: p.cin,
+            _pad: [0; 2],
+        };
+        engine.dispatch_threads(
+            rec,
+            pack,
+            &pp,
+            &[weights.binding(), packed.slice(0, 9 * pairs)],
+            pairs,
+        )?;
         rec.dispatch(
             kernel,
             &p,
-            &[x.binding(), weights.binding(), gate_b, out_b],
+            &[
+                x.binding(),
+                weights.binding(),
+                gate.binding().padded(16),
+                out.binding().padded(16),
+                packed.slice(0, 8 * pairs),
+                packed.slice(8 * pairs, pairs),
+            ],
             grid,
         );
         Ok(())
+    }
+
+    /// Values of the packed weights of a subgroup-layout pass with `cout` output and `cin`
+    /// input channels (`conv_pack_subgroup.wgsl`: 9 per channel pair, output channels padded
+    /// to a multiple of 16).
+    fn packed_len(cout: usize, cin: usize) -> usize {
+        9 * cout.next_multiple_of(SubgroupTiling::CO_T as usize) * cin
     }
 
     /// Records `out = act(conv(x) + b)` for `batch` images. `x` holds `in_cstride` channels per
