@@ -54,9 +54,17 @@ override SG: u32 = 8u;
 // every output of the workgroup is written as NaN instead.
 var<private> poison: bool;
 
-// shared/halo8 reads the input through this.
+// The input again as vec4s (the same buffer, binding padded to whole vec4s), for shared/halo8's
+// VEC_HALO loads.
+@group(0) @binding(7) var<storage, read> x4: array<vec4<f32>>;
+
+// shared/halo8 reads the input through these.
 fn conv_input(i: u32) -> f32 {
     return x[i];
+}
+
+fn conv_input4(q: u32) -> vec4<f32> {
+    return x4[q];
 }
 
 // Accumulators of one tile row: channel a pixels 0…3 and 4…7, channel b pixels 0…3 and 4…7.

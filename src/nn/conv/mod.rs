@@ -219,9 +219,17 @@ impl Conv2d {
             (PassTiling::Subgroup(ft), PassTiling::Subgroup(_), PassTiling::Subgroup(wt)) => {
                 // The input gradient runs the forward kernel (its channel count is a
                 // parameter, not a constant).
-                let fwd = engine.kernel(&kernels::CONV2D_FWD_SUBGROUP, &ft.fwd_constants())?;
-                let bwd_w =
-                    engine.kernel(&kernels::CONV2D_BWD_WEIGHT_SUBGROUP, &wt.weight_constants())?;
+                // Widths that are multiples of 4 load the input halo as vec4s (shared/halo8).
+                let vec_halo = ("VEC_HALO", (spec.width % 4 == 0) as u8 as f64);
+                let fwd = engine.kernel(
+                    &kernels::CONV2D_FWD_SUBGROUP,
+                    &[ft.fwd_constants()[0], vec_halo],
+                )?;
+                let wc = wt.weight_constants();
+                let bwd_w = engine.kernel(
+                    &kernels::CONV2D_BWD_WEIGHT_SUBGROUP,
+                    &[wc[0], wc[1], vec_halo],
+                )?;
                 (fwd.clone(), fwd, bwd_w)
             }
             other => unreachable!("tilings_on gave mixed layouts {other:?}"),
@@ -368,6 +376,7 @@ impl Conv2d {
                 out.binding().padded(16),
                 packed.slice(0, 8 * pairs),
                 packed.slice(8 * pairs, pairs),
+                x.binding().padded(16),
             ],
             grid,
         );
@@ -525,17 +534,17 @@ impl Conv2d {
             _pad: [0; 3],
         };
         let n = p.co_tiles as u64 * p.ci_tiles as u64 * splits as u64;
-        // The subgroup kernel views dz as vec4s: pad its binding to whole vec4s.
-        let dz_binding = match self.layout {
-            ConvLayout::Tiled => dz.binding(),
-            ConvLayout::Subgroup => dz.binding().padded(16),
+        // The subgroup kernel views dz (and x again) as vec4s: pad the bindings to whole vec4s.
+        let bindings = match self.layout {
+            ConvLayout::Tiled => vec![x.binding(), dz.binding(), partials.binding()],
+            ConvLayout::Subgroup => vec![
+                x.binding(),
+                dz.binding().padded(16),
+                partials.binding(),
+                x.binding().padded(16),
+            ],
         };
-        rec.dispatch(
-            &self.bwd_w,
-            &p,
-            &[x.binding(), dz_binding, partials.binding()],
-            engine.grid(n)?,
-        );
+        rec.dispatch(&self.bwd_w, &p, &bindings, engine.grid(n)?);
         let len = s.param_count();
         let rp = GradReduceParams {
             len: len as u32,
