@@ -15,7 +15,8 @@
 //   2. for each of the CI_T input channels the lanes load the 10×10 input halo together (13
 //      loads per lane, shared/halo8), spread it row by row with subgroupBroadcast, and each lane
 //      adds 2 channels × 9 taps × 64 pixels = 1152 products into that input channel's 18
-//      accumulators (a G struct): 1152·CI_T FMAs per 128 + 13·CI_T loads.
+//      accumulators (a G struct): 1152·CI_T FMAs per 128 + 13·CI_T loads (32 + 6·CI_T with
+//      VEC_HALO, 3 of the 6 vec4).
 // Every accumulator sums its tiles in split order and its 64 pixels in a fixed order, so the
 // partials are bit-identical run to run. No workgroup memory, no barriers.
 //

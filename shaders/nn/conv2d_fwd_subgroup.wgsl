@@ -9,13 +9,14 @@
 // Lane l owns output channels co0 + l ("channel a") and co0 + l + 8 ("channel b") over the whole
 // tile: 2 × 64 accumulators, kept as one vec4 per half row (struct Acc per tile row).
 // Per input channel:
-//   1. the lanes load the 10×10 input halo together, 13 loads per lane (shared/halo8);
+//   1. the lanes load the 10×10 input halo together, 13 loads per lane, or 6 (3 of them vec4)
+//      where the width is a multiple of 4 (shared/halo8, VEC_HALO);
 //   2. each lane loads its own 18 weights (9 taps of channel a and of channel b) from a packed
 //      copy (conv_pack_subgroup.wgsl, already transposed and flipped in flip mode): per channel
 //      two vec4 loads and one scalar, 6 loads instead of 18;
 //   3. each halo row is spread to every lane with subgroupBroadcast (on lavapipe the subgroup is
 //      one SIMD vector and a broadcast is a register shuffle) and each lane does
-//      2 × 64 × 9 = 1152 FMAs: 1152 FMAs per 19 loads.
+//      2 × 64 × 9 = 1152 FMAs: 1152 FMAs per 19 loads (12 with VEC_HALO).
 // No workgroup memory and no barriers: on lavapipe a workgroup-memory load costs as much as a
 // storage load, which is why the halo travels by broadcast.
 // Epilogue: each lane writes its 2 × 64 outputs as rows of 4 pixels, one vec4 store (and vec4

@@ -7,7 +7,7 @@
 //
 // Halo coordinates: halo row r ↔ image row y0 − 1 + r, halo column c ↔ image column x0 − 1 + c,
 // r, c ∈ 0…9; values outside the image are 0 (the conv's zero padding).
-// Which lane holds what (13 registers per lane, 13 loads):
+// Which lane holds what (13 registers per lane, 13 loads; VEC_HALO below):
 //   m<r>  (r = 0…9)  lane l holds halo (r, l + 1)        — the 8 interior columns of each row
 //   e0               lane l holds halo (l, 0)            — left edge, rows 0…7
 //   e1               lane l holds halo (l, 9)            — right edge, rows 0…7

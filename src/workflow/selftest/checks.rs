@@ -550,7 +550,13 @@ fn conv_check(
         ),
         &["grad_reduce"],
     );
-    [fwd, bwd_in, bwd_w]
+    // The subgroup layout's forward and input-gradient passes pack their weights first.
+    let packs: &[&'static str] = if layout == ConvLayout::Subgroup {
+        &["conv_pack_subgroup"]
+    } else {
+        &[]
+    };
+    [covering(fwd, packs), covering(bwd_in, packs), bwd_w]
 }
 
 fn conv_checks(v: &mut Vec<Check>, layout: ConvLayout) {
