@@ -23,11 +23,12 @@ macro_rules! shared {
 }
 
 /// Helpers that kernels pull in with `#import shared/<x>` (each may import the others).
-pub static SHARED: [ShaderFile; 7] = [
+pub static SHARED: [ShaderFile; 8] = [
     shared!("complex"),
     shared!("index"),
     shared!("math"),
     shared!("conv"),
+    shared!("conv_weight"),
     shared!("fft"),
     shared!("bilinear"),
     shared!("halo8"),

@@ -16,6 +16,7 @@
 // tile, then image.
 #import shared/index
 #import shared/conv
+#import shared/conv_weight
 #import shared/math
 
 @group(0) @binding(0) var<uniform> params: ConvParams;
@@ -33,15 +34,6 @@ override CI_T: u32 = 8u;   // input channels staged per chunk
 var<workgroup> xs: array<f32, CI_T * (TH + 2u) * (TW + 2u)>;
 // Weights: entry (ci_l·9 + k)·(CO_T/4) + g holds channels 4g … 4g+3 of tap k, channel ci_l.
 var<workgroup> ws: array<vec4<f32>, CI_T * 9u * (CO_T / 4u)>;
-
-fn weight(o: u32, i: u32, k: u32) -> f32 {
-    if (params.flip == 0u) {
-        if (o >= params.w_co || i >= params.w_ci) { return 0.0; }
-        return weights[params.w_off + (o * params.w_ci + i) * 9u + k];
-    }
-    if (i >= params.w_co || o >= params.w_ci) { return 0.0; }
-    return weights[params.w_off + (i * params.w_ci + o) * 9u + 8u - k];
-}
 
 // Stores one row of 4 pixels of output channel o (bias, accumulate, activation or gate).
 fn store_row(b: u32, o: u32, yy: u32, x0: u32, v4: vec4<f32>) {
@@ -142,7 +134,7 @@ fn main(
             let o = ct * CO_T + q * 4u;
             var w = vec4<f32>(0.0);
             if (ci < params.cin) {
-                w = vec4<f32>(weight(o, ci, k), weight(o + 1u, ci, k), weight(o + 2u, ci, k), weight(o + 3u, ci, k));
+                w = vec4<f32>(conv_weight(o, ci, k), conv_weight(o + 1u, ci, k), conv_weight(o + 2u, ci, k), conv_weight(o + 3u, ci, k));
             }
             ws[e] = w;
         }

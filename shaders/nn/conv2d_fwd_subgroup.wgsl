@@ -183,7 +183,7 @@ fn main(
     let oa = ct * 16u + lane;
     let ob = oa + 8u;
 
-    // Packed pairs of channels a and b for input channel 0, and the step per input channel.
+    // Packed pair of input channel ci and output channel o: ci·co_pad + o.
     let co_pad = params.co_tiles * 16u;
 
     var r0 = Acc(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
