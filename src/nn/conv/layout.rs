@@ -103,7 +103,8 @@ impl ConvLayout {
             return (
                 ConvLayout::Tiled,
                 format!(
-                    "subgroups of {lanes}; the subgroup kernels need exactly {n}: the portable                      workgroup-memory tiles"
+                    "subgroups of {lanes}; the subgroup kernels need exactly {n}: the portable \
+                     workgroup-memory tiles"
                 ),
             );
         }
@@ -116,7 +117,8 @@ impl ConvLayout {
             (
                 ConvLayout::Tiled,
                 format!(
-                    "GPU with {n}-lane subgroups: the subgroup kernels are measured only on CPU                      adapters (conv_layout = subgroup forces them)"
+                    "GPU with {n}-lane subgroups: the subgroup kernels are measured only on CPU \
+                     adapters (conv_layout = subgroup forces them)"
                 ),
             )
         }
