@@ -1225,7 +1225,10 @@ fn auto_layout_and_tiles_for_every_kind_of_adapter() {
         let (got, reason) = ConvLayout::auto_on(&p);
         assert_eq!(got, want, "{name}: {reason}");
         assert!(reason.contains(why), "{name}: {reason}");
-        assert!(!reason.contains("  "), "{name}: a run of spaces in {reason:?}");
+        assert!(
+            !reason.contains("  "),
+            "{name}: a run of spaces in {reason:?}"
+        );
         assert_eq!(
             ConvLayout::subgroup_valid_on(&p),
             p.subgroups && p.limits.subgroup_min_size == 8 && p.limits.subgroup_max_size == 8
