@@ -237,6 +237,7 @@ fn a_plain_hdf5_file_reads_by_key_and_cxi_keeps_its_conventions() {
     let (counts, pos, amps) = foreign(&d);
     let f = dir.join("foreign.h5");
     {
+        let _no_fork = common::no_fork_while_hdf5_open();
         let h = hdf5::File::create(&f).unwrap();
         h.create_group("scan").unwrap();
         h.new_dataset_builder()

@@ -615,12 +615,13 @@ fn sigint_checkpoints_and_resumes_to_the_same_weights() {
     ok(ptycho(train_args(&data, &full, "4")));
     let want = read_params(&full.join("model.npz"));
     let run = d.join("run");
-    let child = Command::new(env!("CARGO_BIN_EXE_ptycho"))
-        .args(train_args(&data, &run, "4"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = common::spawn(
+        Command::new(env!("CARGO_BIN_EXE_ptycho"))
+            .args(train_args(&data, &run, "4"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    )
+    .unwrap();
     // Wait for the first epoch to finish, then interrupt.
     let t0 = std::time::Instant::now();
     while std::fs::read_to_string(run.join("metrics.csv"))
@@ -633,9 +634,9 @@ fn sigint_checkpoints_and_resumes_to_the_same_weights() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
+    let killed = common::spawn(Command::new("kill").args(["-INT", &child.id().to_string()]))
+        .unwrap()
+        .wait()
         .unwrap();
     assert!(killed.success());
     let out = child.wait_with_output().unwrap();
@@ -675,6 +676,7 @@ fn train_and_infer_from_cxi() {
     let px = 6.626_070_15e-34 * 299_792_458.0 / e_j * z / (n as f64 * dx);
     let cxi = d.join("sim.cxi");
     {
+        let _no_fork = common::no_fork_while_hdf5_open();
         let f = hdf5::File::create(&cxi).unwrap();
         for g in [
             "entry_1",

@@ -2,10 +2,10 @@
 //! one runner of the `ptycho` binary.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use std::ffi::OsStr;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use num_complex::Complex32;
 use ptycho::gpu::{Accelerator, Engine, EngineOptions};
@@ -168,11 +168,37 @@ where
     S: AsRef<OsStr>,
 {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ptycho"));
-    c.args(args);
+    c.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         c.env(k, v);
     }
-    c.output().expect("run ptycho")
+    spawn(&mut c)
+        .expect("run ptycho")
+        .wait_with_output()
+        .expect("run ptycho")
+}
+
+/// Serialises forking a child with having an HDF5 file open in this process.
+///
+/// HDF5 (1.10.7+) `flock`s every file it opens, on a descriptor opened without `O_CLOEXEC`. A
+/// child forked by another test thread while this process has an HDF5 file open inherits that
+/// descriptor — and with it the lock — for the child's whole life, and the next open of the file
+/// fails with "unable to lock file, errno = 11". So a test holds this guard while it writes an
+/// HDF5 file (exclusive lock), and every child is started through [`spawn`]. Readers take shared
+/// locks, which coexist, and need not hold it.
+pub(crate) fn no_fork_while_hdf5_open() -> MutexGuard<'static, ()> {
+    static FORK: Mutex<()> = Mutex::new(());
+    FORK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Starts `c` while no HDF5 file is being written by this process (see
+/// [`no_fork_while_hdf5_open`]).
+pub(crate) fn spawn(c: &mut Command) -> std::io::Result<Child> {
+    let _guard = no_fork_while_hdf5_open();
+    c.spawn()
 }
 
 /// Runs the `ptycho` binary with `args`.
