@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{ok, ptycho, s};
@@ -23,12 +23,21 @@ fn bin() -> &'static str {
 /// Runs `mpirun` with `args` (process groups as `mpirun` takes them: `-n K prog args [: …]`),
 /// killing it after [`HANG`].
 fn mpirun(args: &[&str]) -> Output {
+    wait_or_hang(start_mpirun(args), args)
+}
+
+/// Starts `mpirun` with `args`, its output piped.
+fn start_mpirun(args: &[&str]) -> Child {
     let mut c = Command::new("mpirun");
     // CI runs as root; 2 ranks on a 2-core machine.
     c.args(["--allow-run-as-root", "--oversubscribe"])
         .args(args);
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = c.spawn().expect("mpirun (apt install openmpi-bin)");
+    common::spawn(&mut c).expect("mpirun (apt install openmpi-bin)")
+}
+
+/// Waits for `mpirun` (started with `args`), killing it after [`HANG`].
+fn wait_or_hang(mut child: Child, args: &[&str]) -> Output {
     let start = Instant::now();
     loop {
         if child.try_wait().expect("wait").is_some() {
@@ -159,6 +168,59 @@ fn two_ranks_train_as_one_process_accumulating_both_batches() {
     assert!(
         bytes(&one) == bytes(&two),
         "gridsize 2: 2-rank weights differ from the accumulated run"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// SIGUSR1 sent to mpirun, which forwards it to every rank, stops both ranks after the same
+/// step (the interrupt flag travels with the gradients) with one checkpoint; resuming over 2
+/// ranks reaches the uninterrupted run's weights — those of one process accumulating 2 batches,
+/// bit for bit, as the test above shows.
+#[test]
+fn sigusr1_to_mpirun_stops_every_rank_at_the_same_step_and_resumes() {
+    if common::gpu_or_skip().is_none() {
+        return;
+    }
+    let d = dir("usr1");
+    let f = data(&d);
+    let one = d.join("one");
+    let mut a = train_args(&f, &one, "3");
+    a.extend(["--accumulate-grad-batches", "2"]);
+    ok(ptycho(&a));
+    let run = d.join("run");
+    let mut a = vec![bin()];
+    a.extend(train_args(&f, &run, "3"));
+    let args = [&["-n", "2"][..], &a].concat();
+    let child = start_mpirun(&args);
+    let t0 = Instant::now();
+    while std::fs::read_to_string(run.join("metrics.csv"))
+        .map(|m| m.lines().count() < 2)
+        .unwrap_or(true)
+    {
+        assert!(t0.elapsed() < HANG, "training did not finish an epoch");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    let killed = common::spawn(Command::new("kill").args(["-USR1", &pid]))
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(killed.success());
+    let stdout = ok(wait_or_hang(child, &args));
+    // Rank 0 alone reports: one "interrupted", and the epoch it stopped in is not in metrics.csv.
+    assert_eq!(stdout.matches("interrupted").count(), 1, "{stdout}");
+    assert!(run.join("checkpoints/interrupted.npz").is_file());
+    assert!(losses(&run).len() < 3, "{stdout}");
+    let mut a = vec![bin()];
+    a.extend(train_args(&f, &run, "3"));
+    // --output-dir DIR → --resume DIR
+    assert_eq!(a[4], "--output-dir");
+    a[4] = "--resume";
+    ok(mpirun(&[&["-n", "2"][..], &a].concat()));
+    let bytes = |r: &Path| std::fs::read(r.join("model.npz")).unwrap();
+    assert!(
+        bytes(&run) == bytes(&one),
+        "interrupted and resumed 2-rank run differs from the uninterrupted one"
     );
     std::fs::remove_dir_all(&d).unwrap();
 }

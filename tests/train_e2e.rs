@@ -602,7 +602,7 @@ fn gpu_faults_end_cleanly_and_resume_to_the_same_weights() {
 }
 
 /// SIGINT during training: the current step finishes, a checkpoint is written, the process
-/// exits with success; resuming reaches the uninterrupted run's weights.
+/// exits with success; resuming reaches the uninterrupted run's weights. SIGTERM does the same.
 #[cfg(unix)]
 #[test]
 fn sigint_checkpoints_and_resumes_to_the_same_weights() {
@@ -615,14 +615,43 @@ fn sigint_checkpoints_and_resumes_to_the_same_weights() {
     ok(ptycho(train_args(&data, &full, "4")));
     let want = read_params(&full.join("model.npz"));
     let run = d.join("run");
+    let out = interrupt_after_first_epoch(train_args(&data, &run, "4"), &run, "INT");
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("interrupted") {
+        assert!(run.join("checkpoints/interrupted.npz").is_file());
+    }
+    ok(ptycho(resume_args(&data, &run, "4")));
+    assert_eq!(
+        read_params(&run.join("model.npz")),
+        want,
+        "resumed weights differ from the uninterrupted run"
+    );
+    // SIGTERM (`kill`, a batch scheduler's time limit, what mpirun sends on Ctrl-C) is an
+    // interrupt too: the run ends cleanly with a checkpoint instead of dying mid-step. Three
+    // epochs were left when it was sent.
+    let term = d.join("term");
+    let out = interrupt_after_first_epoch(train_args(&data, &term, "4"), &term, "TERM");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("interrupted")
+            && stderr.contains("SIGTERM: finishing the current step"),
+        "{stderr}"
+    );
+    assert!(term.join("checkpoints/interrupted.npz").is_file());
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Starts `ptycho ARGS` (a training run into `run`), sends it `kill -SIG` once its first epoch
+/// is in metrics.csv, and returns its output after asserting that it exited with success.
+#[cfg(unix)]
+fn interrupt_after_first_epoch(args: Vec<&str>, run: &Path, sig: &str) -> std::process::Output {
     let child = common::spawn(
         Command::new(env!("CARGO_BIN_EXE_ptycho"))
-            .args(train_args(&data, &run, "4"))
+            .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped()),
     )
     .unwrap();
-    // Wait for the first epoch to finish, then interrupt.
     let t0 = std::time::Instant::now();
     while std::fs::read_to_string(run.join("metrics.csv"))
         .map(|m| m.lines().count() < 2)
@@ -634,28 +663,20 @@ fn sigint_checkpoints_and_resumes_to_the_same_weights() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let killed = common::spawn(Command::new("kill").args(["-INT", &child.id().to_string()]))
-        .unwrap()
-        .wait()
-        .unwrap();
+    let killed =
+        common::spawn(Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]))
+            .unwrap()
+            .wait()
+            .unwrap();
     assert!(killed.success());
     let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{text} {}",
+        "SIG{sig}: {} {}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    if text.contains("interrupted") {
-        assert!(run.join("checkpoints/interrupted.npz").is_file());
-    }
-    ok(ptycho(resume_args(&data, &run, "4")));
-    assert_eq!(
-        read_params(&run.join("model.npz")),
-        want,
-        "resumed weights differ from the uninterrupted run"
-    );
-    std::fs::remove_dir_all(&d).unwrap();
+    out
 }
 
 /// Train and infer straight from a CXI file (float counts, translations in metres, no probe:

@@ -127,19 +127,57 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochRow>, RunError> {
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// Installs a Ctrl-C handler that sets a flag the training loop polls between steps (so a
-/// checkpoint is written and the run exits cleanly). Safe to call more than once.
+/// Installs the interrupt handler: a signal sets a flag the training loop polls between steps,
+/// so the step finishes, a checkpoint is written and the run exits cleanly; a second signal
+/// exits at once (status 128 + the signal). On Unix that is SIGINT (Ctrl-C), SIGTERM (`kill`, a
+/// batch scheduler's time limit, and what `mpirun` sends its ranks on Ctrl-C — followed by
+/// SIGKILL after its `odls_base_sigkill_timeout`, 1 s by default), SIGHUP (the terminal went
+/// away) and SIGUSR1 (which `mpirun` forwards to every rank); elsewhere Ctrl-C. Safe to call
+/// more than once.
 pub fn install_interrupt_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            if INTERRUPTED.swap(true, Ordering::SeqCst) {
-                // Second Ctrl-C: give up immediately.
-                std::process::exit(130);
+        #[cfg(unix)]
+        {
+            use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+            let names = [
+                (SIGINT, "Ctrl-C (SIGINT)"),
+                (SIGTERM, "SIGTERM"),
+                (SIGHUP, "SIGHUP"),
+                (SIGUSR1, "SIGUSR1"),
+            ];
+            // Without the handler a signal keeps its default action (the run ends without a
+            // checkpoint), which is what it did before; nothing else depends on it.
+            if let Ok(mut signals) = signal_hook::iterator::Signals::new(names.map(|(s, _)| s)) {
+                std::thread::spawn(move || {
+                    for sig in signals.forever() {
+                        let name = names
+                            .iter()
+                            .find(|(s, _)| *s == sig)
+                            .map_or("signal", |n| n.1);
+                        on_interrupt(name, 128 + sig);
+                    }
+                });
             }
-            eprintln!("\ninterrupt: finishing the current step and writing a checkpoint (Ctrl-C again to abort)");
-        });
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrlc::set_handler(|| on_interrupt("Ctrl-C", 130));
+        }
     });
+}
+
+/// The first interrupt asks for a checkpoint; the second ends the process.
+fn on_interrupt(name: &str, abort_status: i32) {
+    if INTERRUPTED.swap(true, Ordering::SeqCst) {
+        std::process::exit(abort_status);
+    }
+    // Not `eprintln!`: after SIGHUP stderr may be a closed terminal, and the flag is what counts.
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{name}: finishing the current step and writing a checkpoint (a second signal aborts)"
+    );
 }
 
 /// Whether an interrupt was requested.
