@@ -192,20 +192,8 @@ fn sigusr1_to_mpirun_stops_every_rank_at_the_same_step_and_resumes() {
     a.extend(train_args(&f, &run, "3"));
     let args = [&["-n", "2"][..], &a].concat();
     let child = start_mpirun(&args);
-    let t0 = Instant::now();
-    while std::fs::read_to_string(run.join("metrics.csv"))
-        .map(|m| m.lines().count() < 2)
-        .unwrap_or(true)
-    {
-        assert!(t0.elapsed() < HANG, "training did not finish an epoch");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let pid = child.id().to_string();
-    let killed = common::spawn(Command::new("kill").args(["-USR1", &pid]))
-        .unwrap()
-        .wait()
-        .unwrap();
-    assert!(killed.success());
+    common::wait_for_first_epoch(&run, HANG);
+    common::send_signal(child.id(), "USR1");
     let stdout = ok(wait_or_hang(child, &args));
     // Rank 0 alone reports: one "interrupted", and the epoch it stopped in is not in metrics.csv.
     assert_eq!(stdout.matches("interrupted").count(), 1, "{stdout}");

@@ -652,23 +652,8 @@ fn interrupt_after_first_epoch(args: Vec<&str>, run: &Path, sig: &str) -> std::p
             .stderr(std::process::Stdio::piped()),
     )
     .unwrap();
-    let t0 = std::time::Instant::now();
-    while std::fs::read_to_string(run.join("metrics.csv"))
-        .map(|m| m.lines().count() < 2)
-        .unwrap_or(true)
-    {
-        assert!(
-            t0.elapsed().as_secs() < 120,
-            "training did not finish an epoch"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let killed =
-        common::spawn(Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]))
-            .unwrap()
-            .wait()
-            .unwrap();
-    assert!(killed.success());
+    common::wait_for_first_epoch(run, std::time::Duration::from_secs(120));
+    common::send_signal(child.id(), sig);
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),

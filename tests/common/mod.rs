@@ -233,3 +233,25 @@ pub(crate) fn ok(out: Output) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Waits until the training run in `run` has at least one epoch in metrics.csv (panics after
+/// `limit`).
+pub(crate) fn wait_for_first_epoch(run: &std::path::Path, limit: std::time::Duration) {
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(run.join("metrics.csv"))
+        .map(|m| m.lines().count() < 2)
+        .unwrap_or(true)
+    {
+        assert!(t0.elapsed() < limit, "training did not finish an epoch");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `kill -SIG pid`.
+pub(crate) fn send_signal(pid: u32, sig: &str) {
+    let killed = spawn(Command::new("kill").args([format!("-{sig}"), pid.to_string()]))
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(killed.success(), "kill -{sig} {pid}");
+}
