@@ -132,8 +132,9 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// exits at once (status 128 + the signal). On Unix that is SIGINT (Ctrl-C), SIGTERM (`kill`, a
 /// batch scheduler's time limit, and what `mpirun` sends its ranks on Ctrl-C — followed by
 /// SIGKILL after its `odls_base_sigkill_timeout`, 1 s by default), SIGHUP (the terminal went
-/// away) and SIGUSR1 (which `mpirun` forwards to every rank); elsewhere Ctrl-C. Safe to call
-/// more than once.
+/// away) and SIGUSR1 (which `mpirun` forwards to every rank); elsewhere Ctrl-C. A signal the
+/// process inherited as ignored stays ignored (SIGHUP under `nohup`, SIGINT in a shell's
+/// background job). Safe to call more than once.
 pub fn install_interrupt_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -146,9 +147,14 @@ pub fn install_interrupt_handler() {
                 (SIGHUP, "SIGHUP"),
                 (SIGUSR1, "SIGUSR1"),
             ];
+            let wanted: Vec<i32> = names
+                .iter()
+                .map(|&(s, _)| s)
+                .filter(|&s| !inherited_as_ignored(s))
+                .collect();
             // Without the handler a signal keeps its default action (the run ends without a
             // checkpoint), which is what it did before; nothing else depends on it.
-            if let Ok(mut signals) = signal_hook::iterator::Signals::new(names.map(|(s, _)| s)) {
+            if let Ok(mut signals) = signal_hook::iterator::Signals::new(wanted) {
                 std::thread::spawn(move || {
                     for sig in signals.forever() {
                         let name = names
@@ -165,6 +171,17 @@ pub fn install_interrupt_handler() {
             let _ = ctrlc::set_handler(|| on_interrupt("Ctrl-C", 130));
         }
     });
+}
+
+/// Whether `sig`'s current disposition is SIG_IGN.
+#[cfg(unix)]
+fn inherited_as_ignored(sig: i32) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one into `old`, a
+    // zeroed sigaction that it fully writes.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 /// The first interrupt asks for a checkpoint; the second ends the process.
