@@ -97,6 +97,16 @@ fn train_args<'a>(data: &'a Path, out: &'a Path, epochs: &'a str) -> Vec<&'a str
     ]
 }
 
+/// The program and arguments for `mpirun` that resume the run in `out` to `epochs`: `train_args`
+/// with `--output-dir DIR` turned into `--resume DIR`.
+fn rank_resume_args<'a>(data: &'a Path, out: &'a Path, epochs: &'a str) -> Vec<&'a str> {
+    let mut a = vec![bin()];
+    a.extend(train_args(data, out, epochs));
+    assert_eq!(a[4], "--output-dir");
+    a[4] = "--resume";
+    a
+}
+
 /// (train loss, val loss) of each epoch in metrics.csv.
 fn losses(run: &Path) -> Vec<(f64, f64)> {
     std::fs::read_to_string(run.join("metrics.csv"))
@@ -149,11 +159,7 @@ fn two_ranks_train_as_one_process_accumulating_both_batches() {
     let mut a = vec![bin()];
     a.extend(train_args(&f, &resumed, "1"));
     ok(mpirun(&[&["-n", "2"][..], &a].concat()));
-    let mut a = vec![bin()];
-    a.extend(train_args(&f, &resumed, "2"));
-    // --output-dir DIR → --resume DIR
-    assert_eq!(a[4], "--output-dir");
-    a[4] = "--resume";
+    let a = rank_resume_args(&f, &resumed, "2");
     ok(mpirun(&[&["-n", "2"][..], &a].concat()));
     assert!(bytes(&resumed) == bytes(&two), "resumed 2-rank run differs");
     // Gridsize 2 (groups of 4 with the object_big merge), one epoch: the same identity.
@@ -199,11 +205,7 @@ fn sigusr1_to_mpirun_stops_every_rank_at_the_same_step_and_resumes() {
     assert_eq!(stdout.matches("interrupted").count(), 1, "{stdout}");
     assert!(run.join("checkpoints/interrupted.npz").is_file());
     assert!(losses(&run).len() < 3, "{stdout}");
-    let mut a = vec![bin()];
-    a.extend(train_args(&f, &run, "3"));
-    // --output-dir DIR → --resume DIR
-    assert_eq!(a[4], "--output-dir");
-    a[4] = "--resume";
+    let a = rank_resume_args(&f, &run, "3");
     ok(mpirun(&[&["-n", "2"][..], &a].concat()));
     let bytes = |r: &Path| std::fs::read(r.join("model.npz")).unwrap();
     assert!(
