@@ -152,8 +152,8 @@ pub fn install_interrupt_handler() {
                 .map(|&(s, _)| s)
                 .filter(|&s| !inherited_as_ignored(s))
                 .collect();
-            // Without the handler a signal keeps its default action (the run ends without a
-            // checkpoint), which is what it did before; nothing else depends on it.
+            // If registration fails the signals keep their default action: the run ends
+            // without a checkpoint.
             if let Ok(mut signals) = signal_hook::iterator::Signals::new(wanted) {
                 std::thread::spawn(move || {
                     for sig in signals.forever() {
