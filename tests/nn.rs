@@ -1277,3 +1277,64 @@ fn auto_layout_and_tiles_for_every_kind_of_adapter() {
         }
     }
 }
+
+/// Inference's frozen network (`Network::freeze`): the same outputs bit for bit as the plain
+/// forward pass, one packing dispatch fewer per conv in the subgroup layout, and a snapshot —
+/// parameters written after the freeze do not reach it.
+#[test]
+fn frozen_forward_is_the_forward_pass_without_packing() {
+    let Some(engine) = gpu_or_skip() else { return };
+    let cfg = tiny(32, 2);
+    let l = Layout::new(&cfg).unwrap();
+    let batch = 2;
+    let mut rng = Rng::new(7);
+    let x = random_input(&mut rng, batch * cfg.c * cfg.n * cfg.n);
+    let p = test_params(&l, 11);
+    let p2: Vec<f32> = p.iter().map(|v| -0.5 * v).collect();
+    for layout in ConvLayout::available(&engine) {
+        let mut net = Network::with_params(&engine, &cfg, &p).unwrap();
+        net.set_conv_layout(&engine, layout).unwrap();
+        let st = net.alloc(&engine, batch).unwrap();
+        let gx = up(&engine, "x", &x);
+        let run = |frozen: Option<&ptycho::model::FrozenNetwork>| {
+            let mut rec = engine.recording("test.frozen");
+            match frozen {
+                Some(f) => f.forward(&engine, &mut rec, &gx, &st).unwrap(),
+                None => net.forward(&engine, &mut rec, &gx, &st).unwrap(),
+            }
+            let dispatches = rec.dispatch_count();
+            let ida = rec.read(&st.heads[0].out);
+            let idp = rec.read(&st.heads[1].out);
+            let out = engine.submit(rec).unwrap();
+            let mut v = bits(&out.get::<f32>(ida));
+            v.extend(bits(&out.get::<f32>(idp)));
+            (v, dispatches)
+        };
+        let (plain, n_plain) = run(None);
+        let frozen = net.freeze(&engine).unwrap();
+        let (got, n_frozen) = run(Some(&frozen));
+        assert_eq!(got, plain, "[{layout}] frozen forward differs from forward");
+        let convs = l.layers.len();
+        let skipped = match layout {
+            ConvLayout::Subgroup => convs,
+            ConvLayout::Tiled => 0,
+        };
+        assert_eq!(
+            n_plain - n_frozen,
+            skipped,
+            "[{layout}] dispatches {n_plain} → {n_frozen}"
+        );
+        // New parameters: the plain pass sees them, the frozen snapshot keeps the old taps
+        // (the biases, read from the parameters, are not part of the snapshot).
+        engine.write(&net.params, 0, &p2).unwrap();
+        let (plain2, _) = run(None);
+        assert_ne!(plain2, plain, "[{layout}] new parameters changed nothing");
+        if layout == ConvLayout::Subgroup {
+            let (frozen2, _) = run(Some(&frozen));
+            assert_ne!(
+                frozen2, plain2,
+                "[{layout}] the snapshot followed the parameters"
+            );
+        }
+    }
+}

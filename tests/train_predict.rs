@@ -39,7 +39,9 @@ fn gridsize_two_prediction_is_the_cropped_group_canvas() {
         "training and inference merge on the same canvas"
     );
     let idx: Vec<usize> = (0..groups.len()).collect();
-    let got = p.predict(&t.net, &x, &groups, &idx, 5).unwrap();
+    let got = p
+        .predict(&t.net.freeze(&engine).unwrap(), &x, &groups, &idx, 5)
+        .unwrap();
     assert_eq!(got.len(), groups.len() * n * n);
 
     // The network's own patches for the same groups (members group-major).

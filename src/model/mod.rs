@@ -260,6 +260,50 @@ impl Network {
         x: &GpuBuffer<f32>,
         st: &Activations,
     ) -> ModelResult<()> {
+        self.forward_with(engine, rec, x, st, None)
+    }
+
+    /// Packs every conv's forward weights once, for inference, where the parameters do not
+    /// change: [`FrozenNetwork::forward`] then skips the subgroup layout's per-pass weight
+    /// packing. A snapshot — parameters changed later (a training step, a reload) do not reach
+    /// it. With the tiled layout, which reads the parameters directly, it holds nothing.
+    pub fn freeze(&self, engine: &Engine) -> ModelResult<FrozenNetwork<'_>> {
+        let mut rec = engine.recording("freeze");
+        let packed = self
+            .convs
+            .iter()
+            .map(|c| c.pack_forward(engine, &mut rec, &self.params))
+            .collect::<Result<Vec<_>, _>>()?;
+        engine.submit(rec)?;
+        Ok(FrozenNetwork { net: self, packed })
+    }
+
+    /// Conv `part`'s forward pass, its packed taps from `frozen` when given.
+    #[allow(clippy::too_many_arguments, reason = "mirrors Conv2d::forward")]
+    fn conv_forward(
+        &self,
+        part: Part,
+        frozen: Option<&[Option<GpuBuffer<f32>>]>,
+        engine: &Engine,
+        rec: &mut Recording,
+        x: &GpuBuffer<f32>,
+        out: &GpuBuffer<f32>,
+        batch: usize,
+    ) -> ModelResult<()> {
+        let i = self.layout.index(part);
+        let packed = frozen.and_then(|f| f[i].as_ref());
+        self.convs[i].forward_prepacked(engine, rec, x, &self.params, packed, out, batch)?;
+        Ok(())
+    }
+
+    fn forward_with(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        x: &GpuBuffer<f32>,
+        st: &Activations,
+        frozen: Option<&[Option<GpuBuffer<f32>>]>,
+    ) -> ModelResult<()> {
         self.check_input(x, st)?;
         let b = st.batch;
         let l = &self.layout;
@@ -271,11 +315,9 @@ impl Network {
                 conv1: y1,
                 out: p,
             } = &st.enc[k];
-            self.conv(Part::Encoder(k, 0))
-                .forward(engine, rec, cur, &self.params, y0, b)?;
-            let c1 = self.conv(Part::Encoder(k, 1));
-            c1.forward(engine, rec, y0, &self.params, y1, b)?;
-            let s = c1.spec;
+            self.conv_forward(Part::Encoder(k, 0), frozen, engine, rec, cur, y0, b)?;
+            self.conv_forward(Part::Encoder(k, 1), frozen, engine, rec, y0, y1, b)?;
+            let s = self.conv(Part::Encoder(k, 1)).spec;
             self.pool
                 .forward(engine, rec, y1, p, b * s.cout, s.height, s.width)?;
             cur = p;
@@ -290,23 +332,14 @@ impl Network {
                     conv1: y1,
                     out: u,
                 } = &h.blocks[j];
-                self.conv(Part::Decoder(head, j, 0)).forward(
-                    engine,
-                    rec,
-                    cur,
-                    &self.params,
-                    y0,
-                    b,
-                )?;
-                let c1 = self.conv(Part::Decoder(head, j, 1));
-                c1.forward(engine, rec, y0, &self.params, y1, b)?;
-                let s = c1.spec;
+                self.conv_forward(Part::Decoder(head, j, 0), frozen, engine, rec, cur, y0, b)?;
+                self.conv_forward(Part::Decoder(head, j, 1), frozen, engine, rec, y0, y1, b)?;
+                let s = self.conv(Part::Decoder(head, j, 1)).spec;
                 self.up
                     .forward(engine, rec, y1, u, b * s.cout, s.height, s.width)?;
                 cur = u;
             }
-            self.conv(Part::Head(head))
-                .forward(engine, rec, cur, &self.params, &h.out, b)?;
+            self.conv_forward(Part::Head(head), frozen, engine, rec, cur, &h.out, b)?;
         }
         self.object.forward(
             engine,
@@ -536,5 +569,32 @@ impl Network {
             &self.v,
         )?;
         Ok(())
+    }
+}
+
+/// A [`Network`] with its conv weights packed once for inference ([`Network::freeze`]).
+pub struct FrozenNetwork<'a> {
+    net: &'a Network,
+    /// Per conv (layout order): the forward pass's packed taps, `None` for the tiled layout.
+    packed: Vec<Option<GpuBuffer<f32>>>,
+}
+
+impl FrozenNetwork<'_> {
+    /// The network it was frozen from.
+    pub fn network(&self) -> &Network {
+        self.net
+    }
+
+    /// [`Network::forward`] from the frozen packed weights: the same kernels, without a packing
+    /// dispatch per conv.
+    pub fn forward(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        x: &GpuBuffer<f32>,
+        st: &Activations,
+    ) -> ModelResult<()> {
+        self.net
+            .forward_with(engine, rec, x, st, Some(&self.packed))
     }
 }

@@ -181,7 +181,8 @@ pub struct Conv2d {
     reduce: Kernel,
     /// Subgroup layout: the weight-packing kernel and the packed weights, re-packed by every
     /// forward and input-gradient pass before its conv (the two passes take turns in the one
-    /// buffer, which the recording's order makes safe).
+    /// buffer, which the recording's order makes safe) — except a forward pass given its own
+    /// packed taps ([`Conv2d::pack_forward`], inference).
     pack: Option<(Kernel, Arc<GpuBuffer<f32>>)>,
 }
 
@@ -319,16 +320,9 @@ impl Conv2d {
         weights: &GpuBuffer<f32>,
         gate: &GpuBuffer<f32>,
         out: &GpuBuffer<f32>,
+        prepacked: Option<&GpuBuffer<f32>>,
     ) -> Result<()> {
-        let s = &self.spec;
-        p.height = s.height as u32;
-        p.width = s.width as u32;
-        p.w_co = s.cout as u32;
-        p.w_ci = s.cin as u32;
-        let (th, tw, co_t, _) = t.shape();
-        p.tiles_x = s.width.div_ceil(tw as usize) as u32;
-        p.tiles_y = s.height.div_ceil(th as usize) as u32;
-        p.co_tiles = (p.cout as usize).div_ceil(co_t as usize) as u32;
+        self.complete_params(&mut p, t);
         let n = p.tiles_x as u64 * p.tiles_y as u64 * p.co_tiles as u64 * p.batch as u64;
         let grid = engine.grid(n)?;
         let Some((pack, packed)) = &self.pack else {
@@ -345,27 +339,20 @@ impl Conv2d {
             );
             return Ok(());
         };
-        // Subgroup layout: pack this pass's weights (forward or flipped), then the conv, which
-        // views gate and out as vec4s (bindings padded to whole vec4s) and reads the packed taps
-        // 0 … 7 and tap 8 through two bindings.
-        let co_pad = p.co_tiles as usize * SubgroupTiling::CO_T as usize;
-        let pairs = co_pad * p.cin as usize;
-        let pp = ConvPackParams {
-            w_off: p.w_off,
-            w_co: p.w_co,
-            w_ci: p.w_ci,
-            flip: p.flip,
-            co_pad: co_pad as u32,
-            cin: p.cin,
-            _pad: [0; 2],
+        // Subgroup layout: pack this pass's weights (forward or flipped) unless they come
+        // packed, then the conv, which views gate and out as vec4s (bindings padded to whole
+        // vec4s) and reads the packed taps 0 … 7 and tap 8 through two bindings.
+        let pairs = Self::pack_pairs(&p);
+        let packed = match prepacked {
+            Some(b) => {
+                b.expect_at_least("conv2d packed weights", 9 * pairs)?;
+                b
+            }
+            None => {
+                Self::record_pack(engine, rec, pack, &p, weights, packed)?;
+                &**packed
+            }
         };
-        engine.dispatch_threads(
-            rec,
-            pack,
-            &pp,
-            &[weights.binding(), packed.slice(0, 9 * pairs)],
-            pairs,
-        )?;
         rec.dispatch(
             kernel,
             &p,
@@ -380,6 +367,55 @@ impl Conv2d {
             ],
             grid,
         );
+        Ok(())
+    }
+
+    /// Fills in the shape fields of a pass's `p` (image size, weight shape, tile counts of
+    /// tiling `t`).
+    fn complete_params(&self, p: &mut ConvParams, t: PassTiling) {
+        let s = &self.spec;
+        p.height = s.height as u32;
+        p.width = s.width as u32;
+        p.w_co = s.cout as u32;
+        p.w_ci = s.cin as u32;
+        let (th, tw, co_t, _) = t.shape();
+        p.tiles_x = s.width.div_ceil(tw as usize) as u32;
+        p.tiles_y = s.height.div_ceil(th as usize) as u32;
+        p.co_tiles = (p.cout as usize).div_ceil(co_t as usize) as u32;
+    }
+
+    /// (input channel, padded output channel) pairs of a subgroup pass with params `p`.
+    fn pack_pairs(p: &ConvParams) -> usize {
+        p.co_tiles as usize * SubgroupTiling::CO_T as usize * p.cin as usize
+    }
+
+    /// Records `conv_pack_subgroup` for the pass with params `p`: its weights (flipped when
+    /// `p.flip`) into the first `9 · pack_pairs(p)` values of `packed`.
+    fn record_pack(
+        engine: &Engine,
+        rec: &mut Recording,
+        pack: &Kernel,
+        p: &ConvParams,
+        weights: &GpuBuffer<f32>,
+        packed: &GpuBuffer<f32>,
+    ) -> Result<()> {
+        let pairs = Self::pack_pairs(p);
+        let pp = ConvPackParams {
+            w_off: p.w_off,
+            w_co: p.w_co,
+            w_ci: p.w_ci,
+            flip: p.flip,
+            co_pad: (p.co_tiles * SubgroupTiling::CO_T) as u32,
+            cin: p.cin,
+            _pad: [0; 2],
+        };
+        engine.dispatch_threads(
+            rec,
+            pack,
+            &pp,
+            &[weights.binding(), packed.slice(0, 9 * pairs)],
+            pairs,
+        )?;
         Ok(())
     }
 
@@ -401,21 +437,28 @@ impl Conv2d {
         out: &GpuBuffer<f32>,
         batch: usize,
     ) -> Result<()> {
+        self.forward_prepacked(engine, rec, x, weights, None, out, batch)
+    }
+
+    /// [`Conv2d::forward`] with the subgroup layout's packed taps taken from `packed` (what
+    /// [`Conv2d::pack_forward`] wrote) instead of packed anew; `None` packs as `forward` does.
+    /// The tiled layout reads `weights` either way.
+    #[allow(clippy::too_many_arguments, reason = "mirrors the kernel's bindings")]
+    pub fn forward_prepacked(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        x: &GpuBuffer<f32>,
+        weights: &GpuBuffer<f32>,
+        packed: Option<&GpuBuffer<f32>>,
+        out: &GpuBuffer<f32>,
+        batch: usize,
+    ) -> Result<()> {
         let s = &self.spec;
         x.expect_at_least("conv2d input", batch * s.in_cstride * self.plane())?;
         out.expect_at_least("conv2d output", batch * s.cout * self.plane())?;
         weights.expect_at_least("conv2d parameters", s.w_off + s.param_count())?;
-        let p = ConvParams {
-            batch: to_u32("batch", batch)?,
-            cin: s.cin as u32,
-            cout: s.cout as u32,
-            in_cstride: s.in_cstride as u32,
-            out_cstride: s.cout as u32,
-            w_off: to_u32("weight offset", s.w_off)?,
-            b_off: to_u32("bias offset", s.b_off())?,
-            act: s.act.code(),
-            ..Default::default()
-        };
+        let p = self.forward_params(batch)?;
         self.conv_dispatch(
             engine,
             rec,
@@ -426,7 +469,45 @@ impl Conv2d {
             weights,
             x,
             out,
+            packed,
         )
+    }
+
+    fn forward_params(&self, batch: usize) -> Result<ConvParams> {
+        let s = &self.spec;
+        Ok(ConvParams {
+            batch: to_u32("batch", batch)?,
+            cin: s.cin as u32,
+            cout: s.cout as u32,
+            in_cstride: s.in_cstride as u32,
+            out_cstride: s.cout as u32,
+            w_off: to_u32("weight offset", s.w_off)?,
+            b_off: to_u32("bias offset", s.b_off())?,
+            act: s.act.code(),
+            ..Default::default()
+        })
+    }
+
+    /// Subgroup layout: allocates a buffer for the forward pass's packed taps and records
+    /// packing `weights` into it, for [`Conv2d::forward_prepacked`] — a snapshot: later changes
+    /// to `weights` do not reach it. `None` for the tiled layout, which reads the weights
+    /// directly.
+    pub fn pack_forward(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        weights: &GpuBuffer<f32>,
+    ) -> Result<Option<GpuBuffer<f32>>> {
+        let Some((pack, _)) = &self.pack else {
+            return Ok(None);
+        };
+        let s = &self.spec;
+        weights.expect_at_least("conv2d parameters", s.w_off + s.param_count())?;
+        let mut p = self.forward_params(1)?;
+        self.complete_params(&mut p, self.fwd_tiling);
+        let buf = engine.alloc::<f32>("conv2d.frozen_packed_weights", 9 * Self::pack_pairs(&p))?;
+        Self::record_pack(engine, rec, pack, &p, weights, &buf)?;
+        Ok(Some(buf))
     }
 
     /// Records the input gradient `dx = convᵀ(dz)` (all `in_cstride` channels; those the conv
@@ -478,6 +559,7 @@ impl Conv2d {
             weights,
             gate.unwrap_or(dz),
             dx,
+            None,
         )
     }
 

@@ -220,7 +220,16 @@ pub fn conv(engine: &Engine, opts: &BenchOpts, a: &ConvBench) -> Result<()> {
     Ok(())
 }
 
-/// Whole-network throughput: forward, and forward + backward (from a fixed dL/dO) + Adam, for
+/// Median over the repeats of `a[k] / b[k]` (samples taken back to back, so that the machine's
+/// drift cancels within each pair).
+fn paired_ratio(a: &[f64], b: &[f64]) -> f64 {
+    let mut r: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+    r.sort_by(f64::total_cmp);
+    r.get(r.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Whole-network throughput: forward, forward from frozen packed weights (inference, see
+/// `Network::freeze`), and forward + backward (from a fixed dL/dO) + Adam, for
 /// each conv layout, the layouts' samples interleaved so that a noisy machine affects them alike.
 pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkBench) -> Result<()> {
     let c = a.gridsize * a.gridsize;
@@ -251,8 +260,9 @@ pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkBench) -> Result<()
 
     // Wall clock per submit (no profiling passes), medians; layouts interleaved per repeat.
     let mut fwd_ns = vec![Vec::new(); nets.len()];
+    let mut frozen_ns = vec![Vec::new(); nets.len()];
     let mut train_ns = vec![Vec::new(); nets.len()];
-    let mut dispatches = (0, 0);
+    let mut dispatches = (0, 0, 0);
     for k in 0..opts.warmup + opts.repeats.max(1) {
         for (j, (_, net, st)) in nets.iter_mut().enumerate() {
             let t0 = Instant::now();
@@ -261,19 +271,30 @@ pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkBench) -> Result<()
             engine.submit(rec)?;
             let t_fwd = t0.elapsed().as_nanos() as f64;
 
+            // Inference's forward pass: the weights packed once beforehand (not timed).
+            let frozen = net.freeze(engine)?;
+            let t0 = Instant::now();
+            let mut rec = engine.recording("bench.forward.frozen");
+            frozen.forward(engine, &mut rec, &x, st)?;
+            dispatches.2 = rec.dispatch_count();
+            engine.submit(rec)?;
+            let t_frozen = t0.elapsed().as_nanos() as f64;
+            drop(frozen);
+
             let t0 = Instant::now();
             let mut rec = engine.recording("bench.train");
             net.forward(engine, &mut rec, &x, st)?;
             let d0 = rec.dispatch_count();
             net.backward_object(engine, &mut rec, st, &dobj)?;
             net.adam_step(engine, &mut rec)?;
-            dispatches = (d0, rec.dispatch_count());
+            (dispatches.0, dispatches.1) = (d0, rec.dispatch_count());
             // A training step reads back one scalar (the loss); read one gradient value instead.
             rec.read_binding(net.grads.slice(0, 1));
             engine.submit(rec)?;
             let t_train = t0.elapsed().as_nanos() as f64;
             if k >= opts.warmup {
                 fwd_ns[j].push(t_fwd);
+                frozen_ns[j].push(t_frozen);
                 train_ns[j].push(t_train);
             }
         }
@@ -330,6 +351,7 @@ pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkBench) -> Result<()
     let mut rates = Vec::new();
     for (j, (lay, _, _)) in nets.iter().enumerate() {
         let fwd = Timing::from_samples(fwd_ns[j].clone(), "wall-clock");
+        let frozen = Timing::from_samples(frozen_ns[j].clone(), "wall-clock");
         let train = Timing::from_samples(train_ns[j].clone(), "wall-clock");
         rates.push((per_s(b, &fwd), per_s(b, &train)));
         rows.push(Row {
@@ -344,6 +366,19 @@ pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkBench) -> Result<()
                 ("GFLOP/s".into(), gflops(macs, &fwd)),
                 ("cpu_f64_patterns/s".into(), per_s(cb, &cpu_fwd)),
             ],
+        });
+        rows.push(Row {
+            name: format!("net.forward_frozen.{lay}"),
+            shape: format!("N{n} C{c} s{} b{b}", a.n_filters_scale),
+            extra: vec![
+                ("patterns/s".into(), per_s(b, &frozen)),
+                ("GFLOP/s".into(), gflops(macs, &frozen)),
+                ("vs_forward".into(), paired_ratio(&fwd_ns[j], &frozen_ns[j])),
+            ],
+            gpu: frozen,
+            cpu: None,
+            bytes: 0.0,
+            dispatches: dispatches.2,
         });
         rows.push(Row {
             name: format!("net.train.{lay}"),

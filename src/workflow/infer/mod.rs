@@ -157,6 +157,8 @@ pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Resul
             })?
         }
     };
+    // The weights never change during inference: pack the convs' taps once.
+    let frozen = net.freeze(engine)?;
     let mut predictor = Predictor::new(engine, cfg);
     predictor.fit_canvas(&set.groups);
     if comm.is_root() {
@@ -200,7 +202,7 @@ pub fn infer(engine: &Engine, resolved: &Resolved, opts: &InferOptions) -> Resul
     );
     let start = std::time::Instant::now();
     for chunk in idx.chunks(batch) {
-        let patches = predictor.predict(&net, &set.x, &set.groups, chunk, batch)?;
+        let patches = predictor.predict(&frozen, &set.x, &set.groups, chunk, batch)?;
         stitcher.add(&patches);
         if let Some((s, _)) = also.as_mut() {
             s.add(&patches);

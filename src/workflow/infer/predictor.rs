@@ -9,7 +9,7 @@ use num_complex::Complex32;
 use crate::config::Config;
 use crate::data::group::Groups;
 use crate::gpu::{Engine, GpuBuffer};
-use crate::model::{Activations, Network};
+use crate::model::{Activations, FrozenNetwork, Network};
 use crate::physics::{MergeGeometry, MergePatches, Translate, TranslateGeometry};
 use crate::workflow::Result;
 use crate::workflow::train::batch::{fitted_canvas, gather, max_batch};
@@ -79,13 +79,14 @@ impl<'e> Predictor<'e> {
     /// centre (stitch it at the centre).
     pub fn predict(
         &mut self,
-        net: &Network,
+        frozen: &FrozenNetwork,
         x: &[f32],
         g: &Groups,
         idx: &[usize],
         batch: usize,
     ) -> Result<Vec<Complex32>> {
         let (n, engine) = (self.n, self.engine);
+        let net = frozen.network();
         let c = net.layout.cfg.c;
         let mut out = Vec::with_capacity(idx.len() * n * n);
         for chunk in idx.chunks(batch.clamp(1, self.max_batch(net))) {
@@ -98,7 +99,7 @@ impl<'e> Predictor<'e> {
             let bufs = &self.buffers[&b];
             engine.write(&bufs.x, 0, &xs)?;
             let mut rec = engine.recording("infer");
-            net.forward(engine, &mut rec, &bufs.x, &bufs.acts)?;
+            frozen.forward(engine, &mut rec, &bufs.x, &bufs.acts)?;
             let result = match &bufs.merge {
                 Some(m) => {
                     engine.write(&m.offsets, 0, &offs)?;
