@@ -353,7 +353,7 @@ pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkBench) -> Result<()
         let fwd = Timing::from_samples(fwd_ns[j].clone(), "wall-clock");
         let frozen = Timing::from_samples(frozen_ns[j].clone(), "wall-clock");
         let train = Timing::from_samples(train_ns[j].clone(), "wall-clock");
-        rates.push((per_s(b, &fwd), per_s(b, &train)));
+        rates.push((per_s(b * c, &fwd), per_s(b * c, &train)));
         rows.push(Row {
             name: format!("net.forward.{lay}"),
             shape: format!("N{n} C{c} s{} b{b}", a.n_filters_scale),
@@ -362,16 +362,16 @@ pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkBench) -> Result<()
             bytes: 0.0,
             dispatches: dispatches.0,
             extra: vec![
-                ("patterns/s".into(), per_s(b, &fwd)),
+                ("patterns/s".into(), per_s(b * c, &fwd)),
                 ("GFLOP/s".into(), gflops(macs, &fwd)),
-                ("cpu_f64_patterns/s".into(), per_s(cb, &cpu_fwd)),
+                ("cpu_f64_patterns/s".into(), per_s(cb * c, &cpu_fwd)),
             ],
         });
         rows.push(Row {
             name: format!("net.forward_frozen.{lay}"),
             shape: format!("N{n} C{c} s{} b{b}", a.n_filters_scale),
             extra: vec![
-                ("patterns/s".into(), per_s(b, &frozen)),
+                ("patterns/s".into(), per_s(b * c, &frozen)),
                 ("GFLOP/s".into(), gflops(macs, &frozen)),
                 ("vs_forward".into(), paired_ratio(&fwd_ns[j], &frozen_ns[j])),
             ],
@@ -388,9 +388,9 @@ pub fn network(engine: &Engine, opts: &BenchOpts, a: &NetworkBench) -> Result<()
             bytes: 0.0,
             dispatches: dispatches.1,
             extra: vec![
-                ("patterns/s".into(), per_s(b, &train)),
+                ("patterns/s".into(), per_s(b * c, &train)),
                 ("GFLOP/s(3x fwd)".into(), gflops(3.0 * macs, &train)),
-                ("cpu_f64_patterns/s".into(), per_s(cb, &cpu_train)),
+                ("cpu_f64_patterns/s".into(), per_s(cb * c, &cpu_train)),
             ],
         });
     }
