@@ -200,9 +200,19 @@ fn sigusr1_to_mpirun_stops_every_rank_at_the_same_step_and_resumes() {
     let child = start_mpirun(&args);
     common::wait_for_first_epoch(&run, HANG);
     common::send_signal(child.id(), "USR1");
-    let stdout = ok(wait_or_hang(child, &args));
-    // Rank 0 alone reports: one "interrupted", and the epoch it stopped in is not in metrics.csv.
+    let out = wait_or_hang(child, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = ok(out);
+    // Rank 0 alone reports: one "interrupted", one line saying what the signal does, and the
+    // epoch it stopped in is not in metrics.csv.
     assert_eq!(stdout.matches("interrupted").count(), 1, "{stdout}");
+    assert_eq!(
+        stderr
+            .matches("SIGUSR1: finishing the current step")
+            .count(),
+        1,
+        "{stderr}"
+    );
     assert!(run.join("checkpoints/interrupted.npz").is_file());
     assert!(losses(&run).len() < 3, "{stdout}");
     let a = rank_resume_args(&f, &run, "3");

@@ -315,7 +315,7 @@ pub fn train(engine: &Engine, resolved: &Resolved, opts: &TrainOptions) -> Resul
             ck.last_saved = Some(0);
         }
     }
-    run_dir::install_interrupt_handler();
+    run_dir::install_interrupt_handler(root);
     let t = &cfg.training;
     let (mut early, mut interrupted) = (false, false);
     let run_start = Instant::now();

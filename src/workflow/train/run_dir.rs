@@ -126,6 +126,8 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochRow>, RunError> {
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Whether the first interrupt prints its line ([`install_interrupt_handler`]).
+static ANNOUNCE: AtomicBool = AtomicBool::new(true);
 
 /// Installs the interrupt handler: a signal sets a flag the training loop polls between steps,
 /// so the step finishes, a checkpoint is written and the run exits cleanly; a second signal
@@ -134,8 +136,11 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// SIGKILL after its `odls_base_sigkill_timeout`, 1 s by default), SIGHUP (the terminal went
 /// away) and SIGUSR1 (which `mpirun` forwards to every rank); elsewhere Ctrl-C. A signal the
 /// process inherited as ignored stays ignored (SIGHUP under `nohup`, SIGINT in a shell's
-/// background job). Safe to call more than once.
-pub fn install_interrupt_handler() {
+/// background job). Safe to call more than once. `announce`: whether the first signal prints
+/// what happens next (rank 0 of an MPI run does; the others stay quiet, so that one signal to
+/// `mpirun` gives one line, not one per rank).
+pub fn install_interrupt_handler(announce: bool) {
+    ANNOUNCE.store(announce, Ordering::SeqCst);
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         #[cfg(unix)]
@@ -188,6 +193,9 @@ fn inherited_as_ignored(sig: i32) -> bool {
 fn on_interrupt(name: &str, abort_status: i32) {
     if INTERRUPTED.swap(true, Ordering::SeqCst) {
         std::process::exit(abort_status);
+    }
+    if !ANNOUNCE.load(Ordering::SeqCst) {
+        return;
     }
     // Not `eprintln!`: after SIGHUP stderr may be a closed terminal, and the flag is what counts.
     use std::io::Write as _;
