@@ -13,6 +13,11 @@
 //! [`simulate`], [`physics`], [`nn`], [`fft`], [`linalg`], [`data`], [`eval`], [`stitch`],
 //! with their WGSL in [`wgsl`]) → [`gpu`], the only module that calls wgpu, and [`util`].
 
+#![allow(
+    clippy::neg_cmp_op_on_partial_ord,
+    reason = "`!(x > 0.0)` is how the validators reject NaN along with out-of-range values"
+)]
+
 pub mod cli;
 pub mod config;
 pub mod data;

@@ -296,7 +296,7 @@ fn bench_quality_runs_the_pipeline_and_reports_metrics() {
     let probe_out = dir.join("infer-probe");
     let run = dir.join("run");
     let test = dir.join("test.npz");
-    let out = ptycho(&[
+    let out = ptycho([
         "infer",
         "--model",
         run.to_str().unwrap(),

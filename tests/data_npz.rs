@@ -119,7 +119,8 @@ fn bad_inputs_are_one_line_errors_naming_the_key() {
         w.add_array("probeGuess", &probe).unwrap();
     };
     let ok_probe = || Array2::from_elem((n, n), Complex32::new(1.0, 0.0));
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut NpzWriter<std::fs::File>)>, &str)> = vec![
+    type Writes<'a> = Box<dyn FnOnce(&mut NpzWriter<std::fs::File>) + 'a>;
+    let cases: Vec<(&str, Writes<'_>, &str)> = vec![
         (
             "missing",
             Box::new(|w: &mut NpzWriter<std::fs::File>| {

@@ -22,7 +22,10 @@ fn object(h: usize, w: usize) -> Array2<Complex32> {
     })
 }
 
-fn write(path: &Path, arrays: Vec<(&str, Result<Array2<Complex32>, Array1<f64>>)>) {
+/// A named array for `write`: complex 2-D (Ok) or real 1-D (Err).
+type Named<'a> = (&'a str, Result<Array2<Complex32>, Array1<f64>>);
+
+fn write(path: &Path, arrays: Vec<Named>) {
     let mut npz = NpzWriter::new(std::fs::File::create(path).unwrap());
     for (k, a) in arrays {
         match a {

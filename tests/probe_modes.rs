@@ -303,10 +303,10 @@ fn generated_modes_are_orthogonal_and_share_the_power() {
     assert_eq!(modes.len(), 3 * n * n);
     let energy: f64 = primary.iter().map(|z| z.norm_sqr() as f64).sum();
     let m = |p: usize| &modes[p * n * n..(p + 1) * n * n];
-    for p in 0..3 {
+    for (p, power) in powers.into_iter().enumerate() {
         let e: f64 = m(p).iter().map(|z| z.norm_sqr() as f64).sum();
         assert!(
-            (e / energy - powers[p]).abs() < 1e-5,
+            (e / energy - power).abs() < 1e-5,
             "mode {p}: power {}",
             e / energy
         );

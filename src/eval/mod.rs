@@ -116,8 +116,9 @@ fn solve3(mut a: [[f64; 3]; 3], mut b: [f64; 3]) -> Option<[f64; 3]> {
         for row in 0..3 {
             if row != col {
                 let f = a[row][col] / a[col][col];
-                for k in 0..3 {
-                    a[row][k] -= f * a[col][k];
+                let pivot = a[col];
+                for (v, p) in a[row].iter_mut().zip(pivot) {
+                    *v -= f * p;
                 }
                 b[row] -= f * b[col];
             }

@@ -37,6 +37,9 @@ use crate::nn::{
     PadCrop, Upsample2x,
 };
 
+/// What a checkpoint keeps of the optimiser: (parameters, Adam m, Adam v, step).
+pub type OptimizerState = (Vec<f32>, Vec<f32>, Vec<f32>, u64);
+
 /// The network on the GPU with its parameters and Adam state.
 pub struct Network {
     /// Layer layout and configuration.
@@ -133,10 +136,7 @@ impl Network {
     }
 
     /// The optimiser state (parameters, Adam moments, step) read back for a checkpoint.
-    pub fn optimizer_state(
-        &self,
-        engine: &Engine,
-    ) -> ModelResult<(Vec<f32>, Vec<f32>, Vec<f32>, u64)> {
+    pub fn optimizer_state(&self, engine: &Engine) -> ModelResult<OptimizerState> {
         Ok((
             engine.read(&self.params)?,
             engine.read(&self.m)?,

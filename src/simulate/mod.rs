@@ -234,6 +234,10 @@ pub struct SimParams {
 }
 
 /// Simulates a dataset for an object, a probe and positions.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "object, probe and scan are independent inputs"
+)]
 pub fn simulate(
     engine: &Engine,
     obj: Vec<Complex32>,

@@ -9,7 +9,7 @@ mod read;
 mod write;
 
 pub use read::{
-    probe_shape, read_dataset, read_dataset_in, read_dataset_with, read_patches, read_probe_modes,
-    read_sim_input,
+    Patches, probe_shape, read_dataset, read_dataset_in, read_dataset_with, read_patches,
+    read_probe_modes, read_sim_input,
 };
 pub use write::{NpzOut, add, write_dataset, write_npz, write_reconstruction};

@@ -459,12 +459,12 @@ pub fn read_sim_input(path: &Path) -> Result<SimInput, DataError> {
     Ok((c32(&o), (h, w), c32(&p), n, pos))
 }
 
+/// A patch stack as `read_patches` returns it: (patches, N, xs, ys).
+pub type Patches = (Vec<Complex32>, usize, Vec<f64>, Vec<f64>);
+
 /// Reads complex patches under `key` (M, N, N), or any group layout [`patch_layout`] accepts,
 /// with their `xcoords`/`ycoords`.
-pub fn read_patches(
-    path: &Path,
-    key: &str,
-) -> Result<(Vec<Complex32>, usize, Vec<f64>, Vec<f64>), DataError> {
+pub fn read_patches(path: &Path, key: &str) -> Result<Patches, DataError> {
     let mut r = Reader::open(path)?;
     let (xs, ys) = positions(&mut r)?;
     let (p, n) = read_patch_stack(&mut r, key, xs.len())?;

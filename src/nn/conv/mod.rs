@@ -405,7 +405,7 @@ impl Conv2d {
             w_co: p.w_co,
             w_ci: p.w_ci,
             flip: p.flip,
-            co_pad: (p.co_tiles * SubgroupTiling::CO_T) as u32,
+            co_pad: p.co_tiles * SubgroupTiling::CO_T,
             cin: p.cin,
             _pad: [0; 2],
         };

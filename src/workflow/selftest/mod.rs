@@ -107,6 +107,9 @@ impl Comparison {
     }
 }
 
+/// Runs one check's GPU side and its twin.
+pub type RunCheck = Box<dyn Fn(&Engine) -> Result<Comparison>>;
+
 /// One check: a kernel (its file stem), the layout or variant it runs in, a shape, its bound,
 /// and the computation.
 pub struct Check {
@@ -121,7 +124,7 @@ pub struct Check {
     /// How close the GPU must be.
     pub bound: Bound,
     /// Runs the GPU side and the twin.
-    pub run: Box<dyn Fn(&Engine) -> Result<Comparison>>,
+    pub run: RunCheck,
 }
 
 /// The outcome of one check.
