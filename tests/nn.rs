@@ -12,7 +12,7 @@ use ptycho::gpu::{
 };
 use ptycho::nn::{
     Activation, ActivationOp, Adam, AdamConfig, Conv2d, ConvLayout, ConvSpec, MaxPool2x2, MseGrad,
-    ObjectPatch, PadCrop, SubgroupTiling, Upsample2x, cpu,
+    ObjectPatch, PackedPass, PadCrop, SubgroupTiling, Upsample2x, cpu,
 };
 use ptycho::nn::{ConvTiling, PassTiling, WeightTiling, kernels};
 
@@ -282,6 +282,51 @@ fn subgroup_weight_tiles_are_few_variants() {
             cin.div_ceil(SubgroupTiling::CI_MAX as usize),
             "cin {cin}"
         );
+    }
+}
+
+#[test]
+fn conv_pack_subgroup_matches_its_twin() {
+    // The packing kernel alone, both passes, against its CPU twin: a copy, so bit-exact.
+    // Shapes: output channels padded (20 → 32, 1 → 16), an input stride past cin (the input
+    // gradient's extra channels are zero), a weight offset, and a network-sized layer.
+    let Some(engine) = gpu_or_skip() else { return };
+    for (cin, cout, in_cstride) in [(3, 20, 5), (28, 1, 28), (64, 128, 64)] {
+        let spec = ConvSpec {
+            cin,
+            cout,
+            height: 8,
+            width: 8,
+            in_cstride,
+            act: Activation::Relu,
+            w_off: 37,
+        };
+        let mut rng = Rng::new((cin * 100 + cout) as u64);
+        let params = conv_params(&mut rng, &spec);
+        let gp = up(&engine, "params", &params);
+        for layout in ConvLayout::available(&engine) {
+            let conv = Conv2d::with_layout(&engine, spec, layout).unwrap();
+            for pass in [PackedPass::Forward, PackedPass::InputGradient] {
+                let mut rec = engine.recording("test.conv.pack");
+                let packed = conv.pack(&engine, &mut rec, &gp, pass).unwrap();
+                engine.submit(rec).unwrap();
+                let what = format!("pack[{layout}] {cin}({in_cstride})→{cout} {pass:?}");
+                let Some(packed) = packed else {
+                    assert_eq!(layout, ConvLayout::Tiled, "{what}: nothing packed");
+                    continue;
+                };
+                let got = read(&engine, &packed);
+                let want = cpu::conv_pack_subgroup(&spec, &f64s(&params), pass);
+                assert_eq!(got.len(), want.len(), "{what}: length");
+                assert!(want.iter().any(|&v| v != 0.0), "{what}: an empty case");
+                for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        g.to_bits() == w.to_bits(),
+                        "{what}: value {j}: {g} against {w}"
+                    );
+                }
+            }
+        }
     }
 }
 

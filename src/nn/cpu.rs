@@ -6,7 +6,7 @@ use std::f64::consts::PI;
 
 use num_complex::Complex64;
 
-use super::{Activation, ConvSpec};
+use super::{Activation, ConvSpec, PackedPass, SubgroupTiling};
 
 /// `act(v)`.
 pub fn act(a: Activation, v: f64) -> f64 {
@@ -177,6 +177,37 @@ pub fn conv2d_bwd_weight(s: &ConvSpec, x: &[f64], dz: &[f64], batch: usize) -> V
         }
     }
     g
+}
+
+/// Twin of `conv_pack_subgroup.wgsl`: the taps of one subgroup-layout conv pass, for the
+/// layer's parameters `params` (its weights at `s.w_off`). The pass has `cout` output channels
+/// (padded to a multiple of [`SubgroupTiling::CO_T`]: `co_pad`) and `cin` input channels —
+/// the layer's own for [`PackedPass::Forward`], `in_cstride` from `cout` for
+/// [`PackedPass::InputGradient`]. Pair p = i·co_pad + o holds taps 0…7 at 8p…8p+7 and tap 8 at
+/// 8·pairs + p, of W[o][i][k] (forward) or W[i][o][8 − k] (input gradient), 0 outside W.
+pub fn conv_pack_subgroup(s: &ConvSpec, params: &[f64], pass: PackedPass) -> Vec<f64> {
+    let (cout, cin) = match pass {
+        PackedPass::Forward => (s.cout, s.cin),
+        PackedPass::InputGradient => (s.in_cstride, s.cout),
+    };
+    let co_pad = cout.next_multiple_of(SubgroupTiling::CO_T as usize);
+    let pairs = co_pad * cin;
+    let w = |o: usize, i: usize, k: usize| params[s.w_off + (o * s.cin + i) * 9 + k];
+    let mut packed = vec![0.0; 9 * pairs];
+    for i in 0..cin {
+        for o in 0..co_pad {
+            let p = i * co_pad + o;
+            for k in 0..9 {
+                let v = match pass {
+                    PackedPass::Forward if o < s.cout && i < s.cin => w(o, i, k),
+                    PackedPass::InputGradient if i < s.cout && o < s.cin => w(i, o, 8 - k),
+                    _ => 0.0,
+                };
+                packed[if k < 8 { 8 * p + k } else { 8 * pairs + p }] = v;
+            }
+        }
+    }
+    packed
 }
 
 /// Twin of `maxpool2x2_fwd.wgsl`.

@@ -35,8 +35,8 @@ pub use activation::{ActParams, ActivationOp};
 pub use adam::{Adam, AdamConfig, AdamParams};
 pub use conv::{
     Conv2d, ConvLayout, ConvLayoutChoice, ConvPackParams, ConvParams, ConvSpec, ConvTiling,
-    ConvWeightParams, GradReduceParams, NO_BIAS, PassTiling, SubgroupTiling, WEIGHT_WORKGROUPS,
-    WeightTiling,
+    ConvWeightParams, GradReduceParams, NO_BIAS, PackedPass, PassTiling, SubgroupTiling,
+    WEIGHT_WORKGROUPS, WeightTiling,
 };
 pub use mse_grad::{MseGrad, MseParams};
 pub use object_patch::{ObjectParams, ObjectPatch};

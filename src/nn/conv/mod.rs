@@ -10,6 +10,15 @@ pub use layout::{ConvLayout, ConvLayoutChoice, PassTiling};
 pub use subgroup::SubgroupTiling;
 pub use tiled::{ConvTiling, WeightTiling};
 
+/// The conv pass whose packed taps [`Conv2d::pack`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PackedPass {
+    /// W[o][i][k], `cout` × `cin` pairs.
+    Forward,
+    /// W[i][o][8 − k] (transposed and flipped), `in_cstride` × `cout` pairs.
+    InputGradient,
+}
+
 use std::sync::Arc;
 
 use crate::gpu::{DeviceProfile, Engine, GpuBuffer, Kernel, Recording, to_u32};
@@ -498,16 +507,54 @@ impl Conv2d {
         rec: &mut Recording,
         weights: &GpuBuffer<f32>,
     ) -> Result<Option<GpuBuffer<f32>>> {
+        self.pack(engine, rec, weights, PackedPass::Forward)
+    }
+
+    /// Subgroup layout: allocates a buffer and records packing `weights` into it as `pass`
+    /// reads them (`conv_pack_subgroup.wgsl`; [`crate::nn::cpu::conv_pack_subgroup`] is its
+    /// twin) — what the forward and input-gradient passes pack before their conv. `None` for
+    /// the tiled layout.
+    pub fn pack(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        weights: &GpuBuffer<f32>,
+        pass: PackedPass,
+    ) -> Result<Option<GpuBuffer<f32>>> {
         let Some((pack, _)) = &self.pack else {
             return Ok(None);
         };
         let s = &self.spec;
         weights.expect_at_least("conv2d parameters", s.w_off + s.param_count())?;
-        let mut p = self.forward_params(1)?;
-        self.complete_params(&mut p, self.fwd_tiling);
+        let mut p = match pass {
+            PackedPass::Forward => self.forward_params(1)?,
+            PackedPass::InputGradient => self.input_grad_params(1)?,
+        };
+        let tiling = match pass {
+            PackedPass::Forward => self.fwd_tiling,
+            PackedPass::InputGradient => self.bwd_in_tiling,
+        };
+        self.complete_params(&mut p, tiling);
         let buf = engine.alloc::<f32>("conv2d.frozen_packed_weights", 9 * Self::pack_pairs(&p))?;
         Self::record_pack(engine, rec, pack, &p, weights, &buf)?;
         Ok(Some(buf))
+    }
+
+    /// The input-gradient pass's params, before the gate and accumulate flags: the transposed,
+    /// flipped conv from `cout` channels to all `in_cstride`.
+    fn input_grad_params(&self, batch: usize) -> Result<ConvParams> {
+        let s = &self.spec;
+        Ok(ConvParams {
+            batch: to_u32("batch", batch)?,
+            cin: s.cout as u32,
+            cout: s.in_cstride as u32,
+            in_cstride: s.cout as u32,
+            out_cstride: s.in_cstride as u32,
+            w_off: to_u32("weight offset", s.w_off)?,
+            b_off: NO_BIAS,
+            flip: 1,
+            ..Default::default()
+        })
     }
 
     /// Records the input gradient `dx = convᵀ(dz)` (all `in_cstride` channels; those the conv
@@ -533,21 +580,13 @@ impl Conv2d {
             g.expect_at_least("conv2d gate", batch * s.in_cstride * self.plane())?;
         }
         let p = ConvParams {
-            batch: to_u32("batch", batch)?,
-            cin: s.cout as u32,
-            cout: s.in_cstride as u32,
-            in_cstride: s.cout as u32,
-            out_cstride: s.in_cstride as u32,
-            w_off: to_u32("weight offset", s.w_off)?,
-            b_off: NO_BIAS,
-            flip: 1,
             act: if gate.is_some() {
                 GATE
             } else {
                 Activation::None.code()
             },
             accumulate: accumulate as u32,
-            ..Default::default()
+            ..self.input_grad_params(batch)?
         };
         self.conv_dispatch(
             engine,
