@@ -11,7 +11,7 @@ use crate::model::params::glorot_init;
 use crate::model::{Layout, NetConfig, Network, cpu as net_cpu};
 use crate::nn::{
     self, Activation, ActivationOp, Adam, AdamConfig, Conv2d, ConvLayout, ConvSpec, MaxPool2x2,
-    MseGrad, ObjectPatch, PadCrop, Upsample2x,
+    MseGrad, ObjectPatch, PackedPass, PadCrop, Upsample2x,
 };
 use crate::physics::{self, ExtractPatches, FarFieldModel, Grouping, canvas_side};
 use crate::util::rng::SplitMix64;
@@ -570,6 +570,50 @@ fn conv_checks(v: &mut Vec<Check>, layout: ConvLayout) {
     ] {
         v.extend(conv_check(layout, dims, act));
     }
+    if layout == ConvLayout::Subgroup {
+        v.extend([PackedPass::Forward, PackedPass::InputGradient].map(pack_check));
+    }
+}
+
+/// The subgroup layout's weight packing alone, one pass: a copy, so exact. Output channels
+/// padded (20 → 32) and an input stride past cin (the input gradient's extra channels are 0).
+fn pack_check(pass: PackedPass) -> Check {
+    let spec = ConvSpec {
+        cin: 3,
+        cout: 20,
+        height: 8,
+        width: 8,
+        in_cstride: 5,
+        act: Activation::Relu,
+        w_off: 5,
+    };
+    let variant = match pass {
+        PackedPass::Forward => "forward taps",
+        PackedPass::InputGradient => "input-gradient taps",
+    };
+    check(
+        "conv_pack_subgroup",
+        variant,
+        "3(5)→20",
+        Bound::EXACT,
+        move |e| {
+            let conv = Conv2d::with_layout(e, spec, ConvLayout::Subgroup)?;
+            let p = reals(spec.w_off + spec.param_count(), 17);
+            let mut rec = e.recording("selftest.conv.pack");
+            // Nothing packed would compare as no values, a failing check.
+            let got: Vec<f32> = match conv.pack(e, &mut rec, &e.upload("w", &p)?, pass)? {
+                Some(packed) => {
+                    let id = rec.read(&packed);
+                    e.submit(rec)?.get(id)
+                }
+                None => Vec::new(),
+            };
+            Ok(Comparison {
+                gpu: f64s(&got),
+                twin: nn::cpu::conv_pack_subgroup(&spec, &f64s(&p), pass),
+            })
+        },
+    )
 }
 
 fn nn_checks(v: &mut Vec<Check>) {
