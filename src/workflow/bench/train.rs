@@ -216,7 +216,7 @@ pub fn run(engine: &Engine, opts: &BenchOpts, a: &TrainBench) -> Result<()> {
         peak_host_note(),
     );
     println!(
-        "PyTorch on the same machine, same network and loss, in the same run: benches/torch/compare.sh"
+        "PyTorch on the same machine, same network and loss, in the same run: benches/torch/compare.py (benches/README.md)"
     );
     if results.len() > 1 {
         println!(
