@@ -526,16 +526,13 @@ impl Conv2d {
         };
         let s = &self.spec;
         weights.expect_at_least("conv2d parameters", s.w_off + s.param_count())?;
-        let mut p = match pass {
-            PackedPass::Forward => self.forward_params(1)?,
-            PackedPass::InputGradient => self.input_grad_params(1)?,
-        };
-        let tiling = match pass {
-            PackedPass::Forward => self.fwd_tiling,
-            PackedPass::InputGradient => self.bwd_in_tiling,
+        let (mut p, tiling) = match pass {
+            PackedPass::Forward => (self.forward_params(1)?, self.fwd_tiling),
+            PackedPass::InputGradient => (self.input_grad_params(1)?, self.bwd_in_tiling),
         };
         self.complete_params(&mut p, tiling);
-        let buf = engine.alloc::<f32>("conv2d.frozen_packed_weights", 9 * Self::pack_pairs(&p))?;
+        let buf =
+            engine.alloc::<f32>("conv2d.packed_weights_snapshot", 9 * Self::pack_pairs(&p))?;
         Self::record_pack(engine, rec, pack, &p, weights, &buf)?;
         Ok(Some(buf))
     }
