@@ -10,6 +10,12 @@ pub use layout::{ConvLayout, ConvLayoutChoice, PassTiling};
 pub use subgroup::SubgroupTiling;
 pub use tiled::{ConvTiling, WeightTiling};
 
+use std::sync::Arc;
+
+use crate::gpu::{DeviceProfile, Engine, GpuBuffer, Kernel, Recording, to_u32};
+
+use super::{Activation, ELEM_WG, GATE, NnError, Result, kernels};
+
 /// The conv pass whose packed taps [`Conv2d::pack`] writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PackedPass {
@@ -18,12 +24,6 @@ pub enum PackedPass {
     /// W[i][o][8 − k] (transposed and flipped), `in_cstride` × `cout` pairs.
     InputGradient,
 }
-
-use std::sync::Arc;
-
-use crate::gpu::{DeviceProfile, Engine, GpuBuffer, Kernel, Recording, to_u32};
-
-use super::{Activation, ELEM_WG, GATE, NnError, Result, kernels};
 
 /// Sentinel meaning "no bias" in [`ConvParams::b_off`].
 pub const NO_BIAS: u32 = u32::MAX;
