@@ -37,6 +37,13 @@ use crate::nn::{
     PadCrop, Upsample2x,
 };
 
+/// The resampling that ends a block: max-pool (encoder) or 2× upsample (decoder).
+#[derive(Clone, Copy)]
+enum Resample {
+    Pool,
+    Up,
+}
+
 /// What a checkpoint keeps of the optimiser: (parameters, Adam m, Adam v, step).
 pub type OptimizerState = (Vec<f32>, Vec<f32>, Vec<f32>, u64);
 
@@ -473,84 +480,91 @@ impl Network {
             for j in (0..l.dec_blocks()).rev() {
                 let c0 = self.conv(Part::Decoder(head, j, 0));
                 let c1 = self.conv(Part::Decoder(head, j, 1));
-                let BlockBuffers {
-                    conv0: y0,
-                    conv1: y1,
-                    ..
-                } = &h.blocks[j];
-                let BlockBuffers {
-                    conv0: dz0,
-                    conv1: dz1,
-                    out: du,
-                } = &dh.blocks[j];
-                let s = c1.spec;
-                self.up.backward(
-                    engine,
-                    rec,
-                    y1,
-                    du,
-                    dz1,
-                    b * s.cout,
-                    s.height,
-                    s.width,
-                    true,
-                )?;
-                c1.backward_weight(engine, rec, y0, dz1, part, g, false, b)?;
-                c1.backward_input(engine, rec, dz1, p, dz0, Some(y0), false, b)?;
                 let (xin, dxin) = if j == 0 {
                     (bottleneck, d_bottleneck)
                 } else {
                     (&h.blocks[j - 1].out, &dh.blocks[j - 1].out)
                 };
-                c0.backward_weight(engine, rec, xin, dz0, part, g, false, b)?;
-                c0.backward_input(
+                self.block_backward(
                     engine,
                     rec,
-                    dz0,
-                    p,
-                    dxin,
-                    None,
-                    j == 0 && accumulate_bottleneck,
+                    (c0, c1),
+                    Resample::Up,
+                    (&h.blocks[j], &dh.blocks[j]),
+                    xin,
+                    Some((dxin, j == 0 && accumulate_bottleneck)),
                     b,
+                    part,
                 )?;
             }
         }
         for k in (0..e).rev() {
             let c0 = self.conv(Part::Encoder(k, 0));
             let c1 = self.conv(Part::Encoder(k, 1));
-            let BlockBuffers {
-                conv0: y0,
-                conv1: y1,
-                ..
-            } = &st.enc[k];
-            let BlockBuffers {
-                conv0: dz0,
-                conv1: dz1,
-                out: dp,
-            } = &st.d_enc[k];
-            let s = c1.spec;
-            self.pool.backward(
-                engine,
-                rec,
-                y1,
-                dp,
-                dz1,
-                b * s.cout,
-                s.height,
-                s.width,
-                true,
-            )?;
-            c1.backward_weight(engine, rec, y0, dz1, part, g, false, b)?;
-            c1.backward_input(engine, rec, dz1, p, dz0, Some(y0), false, b)?;
             let xin = if k == 0 {
                 &st.input
             } else {
                 &st.enc[k - 1].out
             };
-            c0.backward_weight(engine, rec, xin, dz0, part, g, false, b)?;
-            if k > 0 {
-                c0.backward_input(engine, rec, dz0, p, &st.d_enc[k - 1].out, None, false, b)?;
-            }
+            // The first conv's input gradient (the data's) is not needed.
+            let dxin = (k > 0).then(|| (&st.d_enc[k - 1].out, false));
+            self.block_backward(
+                engine,
+                rec,
+                (c0, c1),
+                Resample::Pool,
+                (&st.enc[k], &st.d_enc[k]),
+                xin,
+                dxin,
+                b,
+                part,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// One encoder or decoder block backward, from `dy.out` (the block output's gradient):
+    /// the resampling's backward gated by conv1's ReLU, conv1's weight and input gradients
+    /// (gated by conv0's ReLU), conv0's weight gradient from the block input `x`, and conv0's
+    /// input gradient into `dx` (`(buffer, accumulate)`) where the caller needs it.
+    #[allow(clippy::too_many_arguments, reason = "one block's convs and buffers")]
+    fn block_backward(
+        &self,
+        engine: &Engine,
+        rec: &mut Recording,
+        (c0, c1): (&Conv2d, &Conv2d),
+        resample: Resample,
+        (y, dy): (&BlockBuffers, &BlockBuffers),
+        x: &GpuBuffer<f32>,
+        dx: Option<(&GpuBuffer<f32>, bool)>,
+        b: usize,
+        part: &GpuBuffer<f32>,
+    ) -> ModelResult<()> {
+        let (p, g) = (&self.params, &self.grads);
+        let s = c1.spec;
+        let (planes, height, width) = (b * s.cout, s.height, s.width);
+        match resample {
+            Resample::Pool => self.pool.backward(
+                engine, rec, &y.conv1, &dy.out, &dy.conv1, planes, height, width, true,
+            )?,
+            Resample::Up => self.up.backward(
+                engine, rec, &y.conv1, &dy.out, &dy.conv1, planes, height, width, true,
+            )?,
+        }
+        c1.backward_weight(engine, rec, &y.conv0, &dy.conv1, part, g, false, b)?;
+        c1.backward_input(
+            engine,
+            rec,
+            &dy.conv1,
+            p,
+            &dy.conv0,
+            Some(&y.conv0),
+            false,
+            b,
+        )?;
+        c0.backward_weight(engine, rec, x, &dy.conv0, part, g, false, b)?;
+        if let Some((dx, accumulate)) = dx {
+            c0.backward_input(engine, rec, &dy.conv0, p, dx, None, accumulate, b)?;
         }
         Ok(())
     }
