@@ -228,8 +228,13 @@ impl ParamsTwin {
 
 /// A [`ParamsTwin`] of `$ty` for the struct `$wgsl` of `$kernel` (a `ShaderFile`): its fields
 /// but the padding, by WGSL member name, each optionally `= path` to a nested Rust field.
+/// `params_twin!(each [A, B], …)` gives one twin per kernel (an array) for kernels that share
+/// one params struct.
 #[macro_export]
 macro_rules! params_twin {
+    (each [$($kernel:expr),+ $(,)?], $wgsl:literal, $ty:ident $fields:tt) => {
+        [$($crate::params_twin!($kernel, $wgsl, $ty $fields)),+]
+    };
     ($kernel:expr, $wgsl:literal, $ty:ty { $($name:ident $(= $($path:ident).+)?),+ $(,)? }) => {
         $crate::gpu::shaders::ParamsTwin {
             kernel: &$kernel,

@@ -62,91 +62,79 @@ pub static ALL: [&ShaderFile; 17] = [
 /// The Rust twin of every kernel's params struct (checked against naga's layout).
 pub fn params_twins() -> Vec<ParamsTwin> {
     use super::*;
-    vec![
-        crate::params_twin!(
-            CONV2D_FWD,
-            "ConvParams",
-            ConvParams {
-                batch,
-                cin,
-                cout,
-                height,
-                width,
-                in_cstride,
-                out_cstride,
-                w_off,
-                b_off,
-                w_co,
-                w_ci,
-                flip,
-                act,
-                accumulate,
-                tiles_x,
-                tiles_y,
-                co_tiles
-            }
-        ),
-        crate::params_twin!(
-            CONV2D_FWD_SUBGROUP,
-            "ConvParams",
-            ConvParams {
-                batch,
-                cin,
-                cout,
-                height,
-                width,
-                in_cstride,
-                out_cstride,
-                w_off,
-                b_off,
-                w_co,
-                w_ci,
-                flip,
-                act,
-                accumulate,
-                tiles_x,
-                tiles_y,
-                co_tiles
-            }
-        ),
-        crate::params_twin!(
-            CONV2D_BWD_WEIGHT,
-            "ConvWeightParams",
-            ConvWeightParams {
-                batch,
-                cin,
-                cout,
-                height,
-                width,
-                in_cstride,
-                dz_cstride,
-                tiles_x,
-                tiles_y,
-                co_tiles,
-                ci_tiles,
-                splits,
-                tiles_per_split
-            }
-        ),
-        crate::params_twin!(
-            CONV2D_BWD_WEIGHT_SUBGROUP,
-            "ConvWeightParams",
-            ConvWeightParams {
-                batch,
-                cin,
-                cout,
-                height,
-                width,
-                in_cstride,
-                dz_cstride,
-                tiles_x,
-                tiles_y,
-                co_tiles,
-                ci_tiles,
-                splits,
-                tiles_per_split
-            }
-        ),
+    let conv = crate::params_twin!(
+        each [CONV2D_FWD, CONV2D_FWD_SUBGROUP],
+        "ConvParams",
+        ConvParams {
+            batch,
+            cin,
+            cout,
+            height,
+            width,
+            in_cstride,
+            out_cstride,
+            w_off,
+            b_off,
+            w_co,
+            w_ci,
+            flip,
+            act,
+            accumulate,
+            tiles_x,
+            tiles_y,
+            co_tiles
+        }
+    );
+    let conv_weight = crate::params_twin!(
+        each [CONV2D_BWD_WEIGHT, CONV2D_BWD_WEIGHT_SUBGROUP],
+        "ConvWeightParams",
+        ConvWeightParams {
+            batch,
+            cin,
+            cout,
+            height,
+            width,
+            in_cstride,
+            dz_cstride,
+            tiles_x,
+            tiles_y,
+            co_tiles,
+            ci_tiles,
+            splits,
+            tiles_per_split
+        }
+    );
+    let pool = crate::params_twin!(
+        each [MAXPOOL2X2_FWD, MAXPOOL2X2_BWD],
+        "Params",
+        PoolParams {
+            planes,
+            height,
+            width,
+            gate
+        }
+    );
+    let upsample = crate::params_twin!(
+        each [UPSAMPLE2X_FWD, UPSAMPLE2X_BWD],
+        "Params",
+        UpsampleParams {
+            planes,
+            height,
+            width,
+            gate
+        }
+    );
+    let act = crate::params_twin!(
+        each [ACTIVATION_FWD, ACTIVATION_BWD],
+        "Params",
+        ActParams { len, mode }
+    );
+    let object = crate::params_twin!(
+        each [OBJECT_PATCH, OBJECT_PATCH_BWD],
+        "Params",
+        ObjectParams { planes, h, n, act }
+    );
+    let single = [
         crate::params_twin!(
             CONV_PACK_SUBGROUP,
             "Params",
@@ -170,46 +158,6 @@ pub fn params_twins() -> Vec<ParamsTwin> {
             }
         ),
         crate::params_twin!(
-            MAXPOOL2X2_FWD,
-            "Params",
-            PoolParams {
-                planes,
-                height,
-                width,
-                gate
-            }
-        ),
-        crate::params_twin!(
-            MAXPOOL2X2_BWD,
-            "Params",
-            PoolParams {
-                planes,
-                height,
-                width,
-                gate
-            }
-        ),
-        crate::params_twin!(
-            UPSAMPLE2X_FWD,
-            "Params",
-            UpsampleParams {
-                planes,
-                height,
-                width,
-                gate
-            }
-        ),
-        crate::params_twin!(
-            UPSAMPLE2X_BWD,
-            "Params",
-            UpsampleParams {
-                planes,
-                height,
-                width,
-                gate
-            }
-        ),
-        crate::params_twin!(
             PAD_CROP,
             "Params",
             PadCropParams {
@@ -221,14 +169,6 @@ pub fn params_twins() -> Vec<ParamsTwin> {
                 oy,
                 ox
             }
-        ),
-        crate::params_twin!(ACTIVATION_FWD, "Params", ActParams { len, mode }),
-        crate::params_twin!(ACTIVATION_BWD, "Params", ActParams { len, mode }),
-        crate::params_twin!(OBJECT_PATCH, "Params", ObjectParams { planes, h, n, act }),
-        crate::params_twin!(
-            OBJECT_PATCH_BWD,
-            "Params",
-            ObjectParams { planes, h, n, act }
         ),
         crate::params_twin!(
             ADAM,
@@ -242,5 +182,10 @@ pub fn params_twins() -> Vec<ParamsTwin> {
             }
         ),
         crate::params_twin!(MSE_GRAD, "Params", MseParams { len, scale }),
-    ]
+    ];
+    [conv, conv_weight, pool, upsample, act, object]
+        .into_iter()
+        .flatten()
+        .chain(single)
+        .collect()
 }
