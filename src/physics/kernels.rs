@@ -38,7 +38,44 @@ pub static ALL: [&ShaderFile; 9] = [
 /// The Rust twin of every kernel's params struct (checked against naga's layout).
 pub fn params_twins() -> Vec<ParamsTwin> {
     use super::*;
-    vec![
+    let translate = crate::params_twin!(
+        each [TRANSLATE, TRANSLATE_ADJOINT],
+        "Params",
+        TranslateParams {
+            in_h,
+            in_w,
+            out_h,
+            out_w,
+            frames,
+            group,
+            base_x,
+            base_y,
+            sign
+        }
+    );
+    let merge = crate::params_twin!(
+        each [MERGE_PATCHES, MERGE_PATCHES_ADJOINT],
+        "Params",
+        MergeParams {
+            n,
+            m,
+            groups,
+            members,
+            base_x,
+            base_y,
+            sign
+        }
+    );
+    let modes = crate::params_twin!(
+        each [MODE_EXIT_WAVES, MODE_SUM_ADJOINT],
+        "Params",
+        ModeParams {
+            frame,
+            frames,
+            modes
+        }
+    );
+    let single = [
         crate::params_twin!(
             AMP_LOSS,
             "Params",
@@ -63,62 +100,6 @@ pub fn params_twins() -> Vec<ParamsTwin> {
             }
         ),
         crate::params_twin!(
-            TRANSLATE,
-            "Params",
-            TranslateParams {
-                in_h,
-                in_w,
-                out_h,
-                out_w,
-                frames,
-                group,
-                base_x,
-                base_y,
-                sign
-            }
-        ),
-        crate::params_twin!(
-            TRANSLATE_ADJOINT,
-            "Params",
-            TranslateParams {
-                in_h,
-                in_w,
-                out_h,
-                out_w,
-                frames,
-                group,
-                base_x,
-                base_y,
-                sign
-            }
-        ),
-        crate::params_twin!(
-            MERGE_PATCHES,
-            "Params",
-            MergeParams {
-                n,
-                m,
-                groups,
-                members,
-                base_x,
-                base_y,
-                sign
-            }
-        ),
-        crate::params_twin!(
-            MERGE_PATCHES_ADJOINT,
-            "Params",
-            MergeParams {
-                n,
-                m,
-                groups,
-                members,
-                base_x,
-                base_y,
-                sign
-            }
-        ),
-        crate::params_twin!(
             PROBE_GRAD,
             "Params",
             ProbeGradParams {
@@ -127,23 +108,11 @@ pub fn params_twins() -> Vec<ParamsTwin> {
                 modes
             }
         ),
-        crate::params_twin!(
-            MODE_EXIT_WAVES,
-            "Params",
-            ModeParams {
-                frame,
-                frames,
-                modes
-            }
-        ),
-        crate::params_twin!(
-            MODE_SUM_ADJOINT,
-            "Params",
-            ModeParams {
-                frame,
-                frames,
-                modes
-            }
-        ),
-    ]
+    ];
+    [translate, merge]
+        .into_iter()
+        .flatten()
+        .chain(modes)
+        .chain(single)
+        .collect()
 }
