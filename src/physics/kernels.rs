@@ -109,10 +109,9 @@ pub fn params_twins() -> Vec<ParamsTwin> {
             }
         ),
     ];
-    [translate, merge]
+    [translate, merge, modes]
         .into_iter()
         .flatten()
-        .chain(modes)
         .chain(single)
         .collect()
 }
