@@ -84,11 +84,13 @@ fn dz_ld(plane: u32, ok: bool, yy: u32, xx: u32) -> f32 {
     return dz[i >> 2u][i & 3u];
 }
 
-// dz at pixels xx … xx + 3 of row yy. Where the width is a multiple of 4 (uniform), the 4 pixels
-// are one aligned vec4 (xx is a multiple of 4, and so is every plane and row start), entirely
-// inside or outside the image: one load instead of four.
+// dz at pixels xx … xx + 3 of row yy. Where the width is a multiple of 4 (VEC_HALO, a pipeline
+// constant, so that the other path compiles away: llvmpipe runs both sides of a runtime `if`,
+// the masked-off side's loads included), the 4 pixels are one aligned vec4 (xx is a multiple of
+// 4, and so is every plane and row start), entirely inside or outside the image: one load
+// instead of four.
 fn dz_quad(plane: u32, ok: bool, yy: u32, xx: u32) -> vec4<f32> {
-    if ((params.width & 3u) == 0u) {
+    if (VEC_HALO) {
         if (!ok || yy >= params.height || xx >= params.width) {
             return vec4<f32>(0.0);
         }

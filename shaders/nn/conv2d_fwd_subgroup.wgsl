@@ -121,8 +121,10 @@ fn store4(b: u32, o: u32, yy: u32, xx0: u32, v4: vec4<f32>, bias: f32) {
     }
     let base = ((b * params.out_cstride + o) * H + yy) * W + xx0;
     var v = v4 + vec4<f32>(bias);
-    if ((W & 3u) == 0u) {
-        // Width a multiple of 4: the 4 pixels are one aligned vec4, all inside the image.
+    if (VEC_HALO) {
+        // Width a multiple of 4 (VEC_HALO, a pipeline constant: llvmpipe would otherwise run the
+        // scalar path's masked-off loads and stores too): the 4 pixels are one aligned vec4, all
+        // inside the image.
         let q = base >> 2u;
         if (params.accumulate != 0u) {
             v += out[q];
