@@ -25,6 +25,8 @@
 // The importing kernel provides `fn conv_input(i: u32) -> f32` and `fn conv_input4(q: u32) ->
 // vec4<f32>` (reads of its input tensor as scalars and as vec4s: values 4q … 4q + 3).
 
+// The importing kernels test it for their own vec4 paths too (dz loads, output stores): one
+// pipeline constant for "the width is a multiple of 4".
 override VEC_HALO: bool = false;
 
 struct Halo {

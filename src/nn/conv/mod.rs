@@ -229,7 +229,8 @@ impl Conv2d {
             (PassTiling::Subgroup(ft), PassTiling::Subgroup(_), PassTiling::Subgroup(wt)) => {
                 // The input gradient runs the forward kernel (its channel count is a
                 // parameter, not a constant).
-                // Widths that are multiples of 4 load the input halo as vec4s (shared/halo8).
+                // Widths that are multiples of 4 load the input halo (shared/halo8), dz and the
+                // output stores as vec4s: one pipeline constant, so the scalar paths compile away.
                 let vec_halo = ("VEC_HALO", (spec.width % 4 == 0) as u8 as f64);
                 let fwd = engine.kernel(
                     &kernels::CONV2D_FWD_SUBGROUP,
